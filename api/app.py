@@ -1,0 +1,46 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds one application; nothing is created at import time, so tests build as
+many isolated apps as they like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.routers import health
+from videoident import __version__
+from videoident.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="videoident",
+        version=__version__,
+        summary="Remote video identification (KYC): bank API, customer page, agent console.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(health.router)
+
+    def startup_banner(base_url: str) -> list[str]:
+        return [
+            f"videoident {__version__} ({settings.environment.value})",
+            f"  OpenAPI docs:   {base_url}/docs",
+            f"  data:           {settings.data_dir}",
+        ]
+
+    banner: Callable[[str], list[str]] = startup_banner
+    app.state.startup_banner = banner
+    return app

@@ -1,0 +1,31 @@
+"""``videoident serve``: run the service with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the service (REST API, customer page, agent console)")
+    parser.add_argument("--host", help="bind address (default: VIDEOIDENT_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: VIDEOIDENT_PORT or 8000)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from videoident.settings import Settings
+
+    settings = Settings()
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    app = create_app(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    for line in app.state.startup_banner(base):
+        print(line, flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0

@@ -1,0 +1,1 @@
+"""HTTP routers, one module per audience: health, bank (v1), customer, console."""
