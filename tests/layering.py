@@ -15,7 +15,13 @@ from pathlib import Path
 LAYER_RANK = {"models": 0, "pipelines": 1, "videoident": 2, "api": 3}
 ENGINE_MODULES = frozenset({"face_recognition", "dlib", "pytesseract", "passporteye", "face_recognition_models"})
 #: Files allowed to import ``fixtures``, as paths relative to the repository root (glob patterns).
-FIXTURE_USERS = ("api/commands/fixtures*.py", "api/commands/bench*.py", "api/commands/demo*.py", "api/demo*.py")
+FIXTURE_USERS = (
+    "api/commands/fixtures*.py",
+    "api/commands/bench*.py",
+    "api/benchmarks/*.py",
+    "api/commands/demo*.py",
+    "api/demo*.py",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``videoident bench``: one module per area, each with ``run(quick: bool) -> dict``."""
