@@ -1,0 +1,1 @@
+"""Face checks: the ID portrait against the live face, best-frame selection, re-identification."""
