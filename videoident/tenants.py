@@ -1,0 +1,292 @@
+"""Banks as tenants: API keys and webhook signing secrets.
+
+API keys look like ``vik_<key id>_<secret>``. The secret has 256 bits of entropy, is shown once, and
+only its SHA-256 is stored (a slow password hash adds nothing for a 256-bit random secret, and would
+cost every request). The key id is public and indexes the lookup; comparison is constant-time.
+Keys are revocable one by one; a tenant may hold several (rotation without downtime).
+
+Webhook secrets (``whsec_...``) must be usable to sign, so they cannot be hashed: they are sealed with
+AES-256-GCM under a key derived from the master key (HKDF, the master key id stored next to it).
+Rotating a secret keeps the old one valid for an overlap period, and deliveries are signed with both.
+
+These tables live in their own metadata (:data:`BANK_METADATA`), created by :func:`ensure_schema`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import DateTime, Engine, LargeBinary, MetaData, String, TypeDecorator, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from videoident.db import NAMING_CONVENTION
+from videoident.settings import Settings
+
+__all__ = [
+    "API_KEY_PREFIX",
+    "BANK_METADATA",
+    "WEBHOOK_SECRET_OVERLAP",
+    "ApiKey",
+    "AuthenticatedKey",
+    "BankTable",
+    "NewTenant",
+    "SecretBox",
+    "TenantCredentials",
+    "UtcDateTime",
+    "WebhookSecret",
+    "active_webhook_secrets",
+    "authenticate",
+    "ensure_schema",
+    "issue_api_key",
+    "issue_webhook_secret",
+    "list_api_keys",
+    "new_id",
+    "revoke_api_key",
+    "rotate_webhook_secret",
+    "utcnow",
+]
+
+API_KEY_PREFIX = "vik_"
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+#: 32 random bytes = 256 bits: guessing is hopeless, so a fast hash at rest is safe (NIST SP 800-63B 5.1.1.2
+#: asks for a slow hash only for low-entropy memorised secrets).
+SECRET_BYTES = 32
+#: Key ids are public (logs, the key list); 8 random bytes make collisions negligible for any bank.
+KEY_ID_BYTES = 8
+#: How long a rotated-out webhook secret still signs deliveries: a day gives a bank's change process
+#: (deploy the new secret to its receivers) a working day plus margin.
+WEBHOOK_SECRET_OVERLAP = timedelta(hours=24)
+_HKDF_INFO = b"videoident webhook-secret sealing v1"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str, nbytes: int = 12) -> str:
+    """A prefixed, URL-safe random id, e.g. ``ses_3q2...``."""
+    return prefix + base64.b32encode(secrets.token_bytes(nbytes)).decode().rstrip("=").lower()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on SQLite (which drops the zone) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+BANK_METADATA = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class BankTable(DeclarativeBase):
+    """Base of the bank-API tables (API keys, webhook secrets and deliveries, idempotency records)."""
+
+    metadata = BANK_METADATA
+
+
+class ApiKey(BankTable):
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: SHA-256 of the whole presented key.
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class WebhookSecret(BankTable):
+    __tablename__ = "webhook_secrets"
+
+    secret_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: nonce (12 bytes) + AES-256-GCM ciphertext and tag of the secret string.
+    sealed: Mapped[bytes] = mapped_column(LargeBinary())
+    master_key_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    #: None while current; set on rotation to the end of the overlap.
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the bank-API tables if they are missing (idempotent)."""
+    BANK_METADATA.create_all(engine, checkfirst=True)
+
+
+class SecretBox:
+    """AES-256-GCM sealing of small secrets under a key derived from the master key.
+
+    ``aad`` binds a sealed value to its row (e.g. the tenant id), so a ciphertext cannot be moved."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._current_id = settings.master_key_id
+        self._keys = {settings.master_key_id: settings.master_key_bytes, **settings.previous_master_key_bytes()}
+
+    @property
+    def key_id(self) -> str:
+        return self._current_id
+
+    def _derive(self, key_id: str) -> AESGCM:
+        master = self._keys.get(key_id)
+        if master is None:
+            raise KeyError(f"master key {key_id!r} is not configured")
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(master)
+        return AESGCM(derived)
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self._derive(self._current_id).encrypt(nonce, plaintext, aad)
+
+    def open(self, sealed: bytes, aad: bytes, key_id: str) -> bytes:
+        return self._derive(key_id).decrypt(sealed[:12], sealed[12:], aad)
+
+
+@dataclass(frozen=True)
+class AuthenticatedKey:
+    key_id: str
+    tenant_id: str
+
+
+@dataclass(frozen=True)
+class TenantCredentials:
+    """Shown once, at creation: the plaintext API key and webhook secret."""
+
+    api_key: str
+    key_id: str
+    webhook_secret: str
+
+
+@dataclass(frozen=True)
+class NewTenant:
+    tenant_id: str
+    name: str
+    credentials: TenantCredentials
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "tenant_id": self.tenant_id,
+            "name": self.name,
+            "api_key": self.credentials.api_key,
+            "webhook_secret": self.credentials.webhook_secret,
+        }
+
+
+def _hash_key(presented: str) -> bytes:
+    return hashlib.sha256(presented.encode()).digest()
+
+
+def issue_api_key(db: Session, tenant_id: str, label: str = "") -> tuple[str, str]:
+    """A new key for ``tenant_id``: returns ``(key_id, plaintext key)``; only the hash is stored."""
+    key_id = "key_" + secrets.token_hex(KEY_ID_BYTES)
+    plaintext = f"{API_KEY_PREFIX}{key_id[4:]}_{secrets.token_urlsafe(SECRET_BYTES)}"
+    db.add(ApiKey(key_id=key_id, tenant_id=tenant_id, key_hash=_hash_key(plaintext), label=label[:100],
+                  created_at=utcnow()))
+    db.flush()
+    return key_id, plaintext
+
+
+def _parse_key_id(presented: str) -> str | None:
+    if not presented.startswith(API_KEY_PREFIX) or len(presented) > 200:
+        return None
+    key_hex, sep, _secret = presented[len(API_KEY_PREFIX):].partition("_")
+    if not sep or len(key_hex) != 2 * KEY_ID_BYTES:
+        return None
+    try:
+        int(key_hex, 16)
+    except ValueError:
+        return None
+    return "key_" + key_hex
+
+
+def authenticate(db: Session, presented: str) -> AuthenticatedKey | None:
+    """The tenant behind a presented key, or None for unknown, malformed or revoked keys."""
+    key_id = _parse_key_id(presented)
+    if key_id is None:
+        return None
+    row = db.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.key_hash, _hash_key(presented)):
+        return None
+    return AuthenticatedKey(key_id=row.key_id, tenant_id=row.tenant_id)
+
+
+def revoke_api_key(db: Session, key_id: str, tenant_id: str | None = None) -> bool:
+    """Revoke one key (optionally only if it belongs to ``tenant_id``); False if there is no such live key."""
+    row = db.get(ApiKey, key_id)
+    if row is None or row.revoked_at is not None or (tenant_id is not None and row.tenant_id != tenant_id):
+        return False
+    row.revoked_at = utcnow()
+    db.flush()
+    return True
+
+
+def list_api_keys(db: Session, tenant_id: str | None = None) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at)
+    if tenant_id is not None:
+        query = query.where(ApiKey.tenant_id == tenant_id)
+    return list(db.scalars(query))
+
+
+def issue_webhook_secret(db: Session, box: SecretBox, tenant_id: str) -> str:
+    """A new current signing secret for ``tenant_id``; returns the plaintext (shown once)."""
+    plaintext = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
+    db.add(
+        WebhookSecret(
+            secret_id=new_id("whs_"),
+            tenant_id=tenant_id,
+            sealed=box.seal(plaintext.encode(), tenant_id.encode()),
+            master_key_id=box.key_id,
+            created_at=utcnow(),
+        )
+    )
+    db.flush()
+    return plaintext
+
+
+def rotate_webhook_secret(
+    db: Session, box: SecretBox, tenant_id: str, overlap: timedelta = WEBHOOK_SECRET_OVERLAP
+) -> str:
+    """Issue a new secret; the older ones keep signing until ``now + overlap`` at most. Returns the new one."""
+    ends = utcnow() + overlap
+    for row in db.scalars(select(WebhookSecret).where(WebhookSecret.tenant_id == tenant_id)):
+        if row.expires_at is None or row.expires_at > ends:
+            row.expires_at = ends
+    return issue_webhook_secret(db, box, tenant_id)
+
+
+def active_webhook_secrets(db: Session, box: SecretBox, tenant_id: str, now: datetime | None = None) -> list[str]:
+    """The secrets that sign a delivery now: the current one first, then those still in their overlap."""
+    now = now or utcnow()
+    rows = db.scalars(
+        select(WebhookSecret)
+        .where(WebhookSecret.tenant_id == tenant_id)
+        .order_by(WebhookSecret.created_at.desc())
+    )
+    return [
+        box.open(row.sealed, tenant_id.encode(), row.master_key_id).decode()
+        for row in rows
+        if row.expires_at is None or row.expires_at > now
+    ]

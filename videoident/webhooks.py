@@ -1,0 +1,454 @@
+"""Signed webhooks to the bank: signing, the documented verifier, callback-URL policy, and delivery.
+
+Every delivery is a POST of a JSON event ``{"id", "type", "created_at", "data"}`` with the headers
+``Videoident-Event-Id: evt_...`` and ``Videoident-Signature: t=<unix s>,v1=<hex>[,v1=<hex>]``, where each
+``v1`` is ``HMAC-SHA256(secret, f"{t}.{body}")`` under one of the tenant's active secrets (two during a
+secret rotation). Deliveries are rows in ``webhook_deliveries``: claimed with a lease, so a crash or
+restart re-delivers them (at least once); retried with exponential backoff and jitter; dead-lettered after
+:data:`MAX_ATTEMPTS`. Every retry is signed afresh with a new timestamp but keeps its event id, so a
+receiver deduplicates by event id and rejects a captured request replayed verbatim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import Integer, String, Text, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from videoident.settings import Environment
+from videoident.tenants import BankTable, SecretBox, UtcDateTime, active_webhook_secrets, new_id, utcnow
+
+__all__ = [
+    "EVENT_ID_HEADER",
+    "MAX_ATTEMPTS",
+    "SIGNATURE_HEADER",
+    "TOLERANCE_S",
+    "CallbackUrlError",
+    "DeliveryPolicy",
+    "DeliveryStatus",
+    "SignatureError",
+    "VerifiedEvent",
+    "WebhookDelivery",
+    "WebhookDispatcher",
+    "WebhookVerifier",
+    "check_callback_url",
+    "enqueue_event",
+    "sign",
+]
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "Videoident-Signature"
+EVENT_ID_HEADER = "Videoident-Event-Id"
+#: A delivery older than this is refused by the verifier (replay window). 300 s is the window the API
+#: contract promises (the same as Stripe's default); it tolerates ordinary clock skew between the servers.
+TOLERANCE_S = 300
+#: Attempts before a delivery is dead-lettered. With the backoff below they span about 30 hours, so a
+#: bank's receiver may be down over a night and a day without losing a status change.
+MAX_ATTEMPTS = 15
+#: First retry after 10 s, doubling per attempt ...
+BACKOFF_BASE_S = 10.0
+#: ... capped at 6 h between attempts.
+BACKOFF_MAX_S = 6 * 3600.0
+#: A receiver must answer within this (it should enqueue and return 2xx, not process inline).
+DELIVERY_TIMEOUT_S = 10.0
+#: A claimed delivery is not taken by another worker for this long; a crashed worker's claims expire.
+LEASE_S = 60.0
+#: The longest callback URL we accept (a common browser / proxy limit).
+MAX_URL_LENGTH = 2048
+#: Hostnames that name this machine or a private network whatever DNS says.
+_PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".lan")
+
+
+# --- signing and verifying -------------------------------------------------------------------------
+
+
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(body: bytes, secrets_: Sequence[str], timestamp: int) -> str:
+    """The ``Videoident-Signature`` header value: ``t=<unix s>,v1=<hex>`` with one ``v1`` per secret."""
+    if not secrets_:
+        raise ValueError("at least one secret is needed to sign")
+    return ",".join([f"t={timestamp}", *(f"v1={_mac(s, timestamp, body)}" for s in secrets_)])
+
+
+class SignatureError(ValueError):
+    """A delivery that must be refused; ``code`` says why (malformed, late, altered, replayed)."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(f"{code}: {text}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    event_id: str
+    type: str
+    data: Mapping[str, Any]
+    #: The event id was verified before (a retry the receiver already got): acknowledge, do not re-process.
+    duplicate: bool
+
+
+def _parse_signature(header: str) -> tuple[int, list[str]]:
+    timestamp: int | None = None
+    macs: list[str] = []
+    for part in header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            raise SignatureError("malformed", "signature header parts must be key=value")
+        if key == "t":
+            if not value.isdigit() or len(value) > 12:
+                raise SignatureError("malformed", "t must be unix seconds")
+            timestamp = int(value)
+        elif key == "v1":
+            macs.append(value)
+    if timestamp is None or not macs:
+        raise SignatureError("malformed", "signature header needs t= and v1=")
+    return timestamp, macs
+
+
+class WebhookVerifier:
+    """What a bank runs on its receiver (the documented reference; docs/api.md has a ten-line version).
+
+    Refuses altered bodies (no ``v1`` matches any of ``secrets_``), late deliveries (``t`` more than
+    ``tolerance_s`` from now, either way) and replays (the same signature seen before within the window).
+    Marks retries of an event it already verified as ``duplicate``. ``clock`` gives unix seconds."""
+
+    def __init__(
+        self, secrets_: Sequence[str], tolerance_s: int = TOLERANCE_S, clock: Callable[[], float] = time.time
+    ) -> None:
+        if not secrets_:
+            raise ValueError("at least one secret is needed to verify")
+        self._secrets = list(secrets_)
+        self._tolerance_s = tolerance_s
+        self._clock = clock
+        self._seen_signatures: dict[str, int] = {}
+        self._seen_events: dict[str, int] = {}
+
+    def verify(self, body: bytes, signature_header: str, event_id_header: str | None = None) -> VerifiedEvent:
+        timestamp, macs = _parse_signature(signature_header)
+        now = int(self._clock())
+        if abs(now - timestamp) > self._tolerance_s:
+            raise SignatureError("late", f"signed {now - timestamp} s ago; the window is {self._tolerance_s} s")
+        expected = [_mac(secret, timestamp, body) for secret in self._secrets]
+        if not any(hmac.compare_digest(e, m) for e in expected for m in macs):
+            raise SignatureError("altered", "no signature matches the body under our secrets")
+        self._forget(now)
+        fingerprint = f"{timestamp}:{min(macs)}"
+        if fingerprint in self._seen_signatures:
+            raise SignatureError("replayed", "this exact delivery was received before")
+        try:
+            event = json.loads(body)
+            event_id, event_type, data = str(event["id"]), str(event["type"]), event["data"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SignatureError("malformed", "body is not a videoident event") from exc
+        if event_id_header is not None and event_id_header != event_id:
+            raise SignatureError("altered", "event id header does not match the signed body")
+        self._seen_signatures[fingerprint] = timestamp
+        duplicate = event_id in self._seen_events
+        self._seen_events[event_id] = now
+        return VerifiedEvent(event_id=event_id, type=event_type, data=data, duplicate=duplicate)
+
+    def _forget(self, now: int) -> None:
+        """Drop signatures older than the window: they are refused as late anyway (bounded memory)."""
+        horizon = now - self._tolerance_s - 1
+        for key in [k for k, t in self._seen_signatures.items() if t < horizon]:
+            del self._seen_signatures[key]
+
+
+# --- callback URLs (SSRF) ---------------------------------------------------------------------------
+
+
+class CallbackUrlError(ValueError):
+    """The callback URL is refused; the message says why (shown to the bank)."""
+
+
+def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def check_callback_url(url: str, environment: Environment, resolve: bool = False) -> str:
+    """Validate a bank's callback URL; returns it unchanged or raises :class:`CallbackUrlError`.
+
+    https is required outside development; outside development and test, targets on loopback, private,
+    link-local or otherwise non-global addresses are refused (SSRF), by literal address and, with
+    ``resolve``, by every address the name resolves to (run at delivery time, against DNS rebinding)."""
+    if len(url) > MAX_URL_LENGTH:
+        raise CallbackUrlError(f"callback_url is longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise CallbackUrlError(f"callback_url is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CallbackUrlError("callback_url must be an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise CallbackUrlError("callback_url must not carry credentials")
+    if parts.fragment:
+        raise CallbackUrlError("callback_url must not have a #fragment")
+    if environment is not Environment.DEVELOPMENT and parts.scheme != "https":
+        raise CallbackUrlError(f"callback_url must use https (environment {environment.value})")
+    if environment in (Environment.DEVELOPMENT, Environment.TEST):
+        return url
+    host = parts.hostname.rstrip(".").lower()
+    if host == "localhost" or host.endswith(_PRIVATE_SUFFIXES) or "." not in host and ":" not in host:
+        raise CallbackUrlError("callback_url must name a public host")
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None and not _address_is_public(literal):
+        raise CallbackUrlError("callback_url must not target a private, loopback or link-local address")
+    if resolve and literal is None:
+        try:
+            infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise CallbackUrlError(f"callback_url host does not resolve: {exc}") from exc
+        for info in infos:
+            if not _address_is_public(ipaddress.ip_address(info[4][0])):
+                raise CallbackUrlError("callback_url resolves to a private, loopback or link-local address")
+    return url
+
+
+# --- the outbox of deliveries -----------------------------------------------------------------------
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class WebhookDelivery(BankTable):
+    __tablename__ = "webhook_deliveries"
+
+    #: The event id (``evt_...``), the same for every attempt.
+    event_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: Where the event came from (e.g. the core's status-event id), unique so enqueueing is idempotent.
+    source_id: Mapped[str] = mapped_column(String(100), unique=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(MAX_URL_LENGTH))
+    #: The JSON body, byte-exact as signed (it carries ids, statuses and reason codes; never names).
+    body: Mapped[str] = mapped_column(Text())
+    status: Mapped[str] = mapped_column(String(16), index=True, default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+def enqueue_event(
+    db: Session,
+    *,
+    source_id: str,
+    tenant_id: str,
+    url: str,
+    event_type: str,
+    data: Mapping[str, Any],
+    session_id: str | None = None,
+) -> WebhookDelivery:
+    """Add one event to the outbox (in the caller's transaction); the same ``source_id`` twice is a no-op."""
+    existing = db.scalars(select(WebhookDelivery).where(WebhookDelivery.source_id == source_id)).first()
+    if existing is not None:
+        return existing
+    now = utcnow()
+    event_id = new_id("evt_")
+    body = json.dumps(
+        {"id": event_id, "type": event_type, "created_at": now.isoformat(), "data": dict(data)},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    row = WebhookDelivery(
+        event_id=event_id, source_id=source_id, tenant_id=tenant_id, session_id=session_id,
+        event_type=event_type, url=url, body=body, status=DeliveryStatus.PENDING.value, attempts=0,
+        next_attempt_at=now, created_at=now,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Retry schedule and limits; tests shrink the times, production uses the defaults."""
+
+    max_attempts: int = MAX_ATTEMPTS
+    backoff_base_s: float = BACKOFF_BASE_S
+    backoff_max_s: float = BACKOFF_MAX_S
+    timeout_s: float = DELIVERY_TIMEOUT_S
+    lease_s: float = LEASE_S
+    batch_size: int = 20
+    #: Poll interval of the delivery loop when nothing is due.
+    idle_poll_s: float = 1.0
+    environment: Environment = Environment.DEVELOPMENT
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.backoff_base_s <= 0 or self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("invalid delivery policy")
+
+    def backoff_s(self, attempts: int, rng: random.Random) -> float:
+        """Delay after the ``attempts``-th failure: base * 2^(attempts-1), capped, with jitter in [0.5, 1]."""
+        raw = min(self.backoff_max_s, self.backoff_base_s * 2 ** min(attempts - 1, 40))
+        return raw * (0.5 + 0.5 * rng.random())
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    event_id: str
+    tenant_id: str
+    url: str
+    body: str
+    attempts: int
+
+
+class WebhookDispatcher:
+    """Delivers due rows of ``webhook_deliveries``; :meth:`run_once` for one pass, :meth:`run` as a task."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        box: SecretBox,
+        policy: DeliveryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._box = box
+        self.policy = policy or DeliveryPolicy()
+        self._transport = transport
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Deliver now rather than at the next poll (called after a status change is enqueued)."""
+        self._wake.set()
+
+    def _claim(self) -> list[_Claimed]:
+        now = utcnow()
+        lease_until = now + timedelta(seconds=self.policy.lease_s)
+        claimed: list[_Claimed] = []
+        with self._sessions() as db:
+            due = db.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(self.policy.batch_size)
+            ).all()
+            for row in due:
+                # Compare-and-set on next_attempt_at: of two workers, only one takes the row.
+                taken = db.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.event_id == row.event_id,
+                        WebhookDelivery.next_attempt_at == row.next_attempt_at,
+                        WebhookDelivery.status == DeliveryStatus.PENDING.value,
+                    )
+                    .values(next_attempt_at=lease_until)
+                    .execution_options(synchronize_session=False)
+                ).rowcount  # type: ignore[attr-defined]
+                if taken == 1:
+                    claimed.append(_Claimed(row.event_id, row.tenant_id, row.url, row.body, row.attempts))
+            db.commit()
+        return claimed
+
+    def _secrets(self, tenant_id: str) -> list[str]:
+        with self._sessions() as db:
+            return active_webhook_secrets(db, self._box, tenant_id)
+
+    def _record(self, item: _Claimed, status_code: int | None, error: str | None) -> None:
+        now = utcnow()
+        attempts = item.attempts + 1
+        with self._sessions() as db:
+            row = db.get(WebhookDelivery, item.event_id)
+            if row is None:  # erased meanwhile
+                return
+            row.attempts = attempts
+            row.last_status_code = status_code
+            row.last_error = error[:300] if error else None
+            if error is None:
+                row.status = DeliveryStatus.DELIVERED.value
+                row.delivered_at = now
+            elif attempts >= self.policy.max_attempts:
+                row.status = DeliveryStatus.DEAD.value
+                log.warning("webhook %s dead after %d attempts: %s", item.event_id, attempts, error)
+            else:
+                # Never two attempts in one second: they would carry byte-identical signatures, which a
+                # receiver's verifier must refuse as a replay.
+                next_second = now.replace(microsecond=0) + timedelta(seconds=1)
+                backoff = timedelta(seconds=self.policy.backoff_s(attempts, self._rng))
+                row.next_attempt_at = max(next_second, now + backoff)
+            db.commit()
+
+    async def _deliver(self, client: httpx.AsyncClient, item: _Claimed) -> None:
+        try:
+            check_callback_url(item.url, self.policy.environment, resolve=True)
+            secrets_ = await asyncio.to_thread(self._secrets, item.tenant_id)
+            if not secrets_:
+                raise RuntimeError("the tenant has no webhook secret")
+            body = item.body.encode()
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(body, secrets_, int(time.time())),
+                EVENT_ID_HEADER: item.event_id,
+                "User-Agent": "videoident-webhooks/1",
+            }
+            response = await client.post(item.url, content=body, headers=headers)
+        except (httpx.HTTPError, CallbackUrlError, RuntimeError, OSError) as exc:
+            await asyncio.to_thread(self._record, item, None, f"{type(exc).__name__}: {exc}")
+            return
+        if 200 <= response.status_code < 300:
+            await asyncio.to_thread(self._record, item, response.status_code, None)
+        else:
+            await asyncio.to_thread(self._record, item, response.status_code, f"HTTP {response.status_code}")
+
+    async def run_once(self) -> int:
+        """Deliver every due event once; returns how many were attempted."""
+        claimed = await asyncio.to_thread(self._claim)
+        if not claimed:
+            return 0
+        async with httpx.AsyncClient(
+            timeout=self.policy.timeout_s, follow_redirects=False, transport=self._transport
+        ) as client:
+            await asyncio.gather(*(self._deliver(client, item) for item in claimed))
+        return len(claimed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; database errors are logged and retried, never fatal."""
+        while not stop.is_set():
+            try:
+                attempted = await self.run_once()
+            except Exception:  # the loop must outlive a database hiccup
+                log.exception("webhook delivery pass failed")
+                attempted = 0
+            if attempted:
+                continue
+            self._wake.clear()
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            _done, pending = await asyncio.wait(waits, timeout=self.policy.idle_poll_s,
+                                                return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
