@@ -1,0 +1,256 @@
+"""``IdentService``: the facade the API, the live session and the console call.
+
+Every method is one database transaction (retried when a concurrent writer won a race on the audit
+chain or the session row). Every status change goes through ``_move`` (:mod:`videoident.service_core`),
+which checks the transition table and writes the audit entry and the bank's outbox event in that same
+transaction. PII (claimed identity, contact, comments, check measurements) is sealed with the session's
+data key. Evidence, erasure and keys live in :mod:`videoident.service_evidence`, decisions and the TAN in
+:mod:`videoident.service_tan`, so each module stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipelines.results import CheckResult, Reason, Verdict
+from videoident import audit
+from videoident.crypto import new_data_key
+from videoident.errors import NotFound, TokenInvalid
+from videoident.masking_policy import Profile, policy_for
+from videoident.records import (
+    CheckResultRecord,
+    DataKeyRecord,
+    IdentSessionRecord,
+    OutboxEventRecord,
+    TenantRecord,
+    new_id,
+)
+from videoident.service_core import token_hash
+from videoident.service_evidence import EvidenceMixin
+from videoident.service_tan import TanMixin
+from videoident.states import ACTIVE, TERMINAL, ActorType, Purpose, ReasonCode, SessionStatus
+from videoident.views import ClaimedIdentity, Contact, CreatedSession, EvidenceView, SessionView, TenantView
+
+__all__ = ["IdentService", "ClaimedIdentity", "Contact", "CreatedSession", "SessionView", "TenantView",
+           "EvidenceView"]
+
+#: Bytes of randomness in a customer link token (256 bits: unguessable).
+CUSTOMER_TOKEN_BYTES = 32
+
+
+class IdentService(EvidenceMixin, TanMixin):
+    """The core's facade. Construct with :meth:`from_settings` (runs the migrations) or directly in tests."""
+
+    # ----------------------------------------------------------------- tenants
+    def create_tenant(self, name: str, display_name: str, *, masking_profile: Profile = Profile.DEFAULT,
+                      masking_custom: Mapping[str, Any] | None = None, retention_days: int | None = None,
+                      actor: audit.Actor = audit.SYSTEM) -> TenantView:
+        policy_for(masking_profile, masking_custom)  # refuse an invalid policy now, not at the first capture
+
+        def work(db: Session) -> TenantView:
+            record = TenantRecord(id=new_id(), name=name, display_name=display_name,
+                                  masking_profile=Profile(masking_profile).value,
+                                  masking_custom=dict(masking_custom) if masking_custom else None,
+                                  created_at=self.clock())
+            if retention_days is not None:
+                record.retention_days = retention_days
+            db.add(record)
+            db.flush()
+            self._audit(db, actor, "tenant.created", tenant_id=record.id, masking_profile=record.masking_profile)
+            return TenantView.of(record)
+
+        return self._tx(work)
+
+    def get_tenant(self, tenant_id: str) -> TenantView:
+        with self._sessions() as db:
+            record = db.get(TenantRecord, tenant_id)
+            if record is None:
+                raise NotFound("no such tenant")
+            return TenantView.of(record)
+
+    # ----------------------------------------------------------------- sessions
+    def create_session(
+        self,
+        tenant_id: str,
+        *,
+        identity: ClaimedIdentity,
+        purpose: Purpose,
+        reference: str,
+        callback_url: str | None = None,
+        locale: str = "en",
+        contact: Contact | None = None,
+        reference_session_id: str | None = None,
+        actor: audit.Actor | None = None,
+    ) -> CreatedSession:
+        """A new session and its customer link token (returned once; only its hash is stored)."""
+        token = self._random_bytes(CUSTOMER_TOKEN_BYTES).hex()
+        actor = actor or audit.Actor(ActorType.BANK, tenant_id)
+
+        def work(db: Session) -> CreatedSession:
+            if db.get(TenantRecord, tenant_id) is None:
+                raise NotFound("no such tenant")
+            if reference_session_id is not None:
+                self._session(db, reference_session_id, tenant_id)  # same tenant only
+            if purpose is Purpose.REACTIVATION and reference_session_id is None:
+                raise ValueError("a reactivation needs the reference session it re-identifies against")
+            now = self.clock()
+            record = IdentSessionRecord(
+                id=new_id(), tenant_id=tenant_id, status=SessionStatus.CREATED.value, purpose=purpose.value,
+                reference=reference, callback_url=callback_url, locale=locale,
+                reference_session_id=reference_session_id, customer_token_hash=token_hash(token),
+                created_at=now, updated_at=now, expires_at=now + self.session_ttl, tan_failed_attempts=0,
+                override=False)
+            data_key = new_data_key(self._random_bytes)
+            record.claimed_identity_enc = self._seal_json(data_key, record.id, "identity", asdict(identity))
+            if contact is not None:
+                record.contact_enc = self._seal_json(data_key, record.id, "contact", asdict(contact))
+            db.add(record)
+            db.flush()
+            wrapped = self.keyring.wrap(data_key, record.id)
+            db.add(DataKeyRecord(session_id=record.id, wrapped_key=wrapped.wrapped,
+                                 master_key_id=wrapped.master_key_id, created_at=now))
+            self._audit(db, actor, "session.created", record, purpose=purpose.value, status=record.status)
+            self._outbox(db, record, "session.created")
+            return CreatedSession(SessionView.of(record), token)
+
+        return self._tx(work)
+
+    def get_session(self, session_id: str, tenant_id: str | None = None) -> SessionView:
+        """The session; with ``tenant_id``, another tenant's session raises :class:`NotFound` like a missing one."""
+        with self._sessions() as db:
+            return SessionView.of(self._session(db, session_id, tenant_id))
+
+    def session_by_token(self, token: str) -> SessionView:
+        """The session a customer link belongs to, while it is active and not expired."""
+        with self._sessions() as db:
+            record = db.execute(select(IdentSessionRecord).where(
+                IdentSessionRecord.customer_token_hash == token_hash(token))).scalar_one_or_none()
+            if record is None or SessionStatus(record.status) not in ACTIVE or record.expires_at <= self.clock():
+                raise TokenInvalid("this link is not valid (any more)")
+            return SessionView.of(record)
+
+    def claimed_identity(self, session_id: str, actor: audit.Actor, tenant_id: str | None = None) -> ClaimedIdentity:
+        """Decrypt the identity the bank claimed (audited as a view)."""
+        def work(db: Session) -> ClaimedIdentity:
+            record = self._session(db, session_id, tenant_id)
+            key = self._data_key(db, session_id)
+            assert record.claimed_identity_enc is not None
+            data = self._open_json(key, session_id, "identity", record.claimed_identity_enc)
+            self._audit(db, actor, "identity.viewed", record)
+            return ClaimedIdentity(**{**data, "birthdate": date.fromisoformat(data["birthdate"])})
+
+        return self._tx(work)
+
+    def set_contact(self, session_id: str, contact: Contact, actor: audit.Actor) -> None:
+        def work(db: Session) -> None:
+            record = self._session(db, session_id)
+            if SessionStatus(record.status) in TERMINAL:
+                raise ValueError("the session has ended")
+            key = self._data_key(db, session_id)
+            record.contact_enc = self._seal_json(key, session_id, "contact", asdict(contact))
+            record.updated_at = self.clock()
+            self._audit(db, actor, "contact.set", record)
+
+        self._tx(work)
+
+    def _simple_move(self, session_id: str, target: SessionStatus, actor: audit.Actor,
+                     reason_code: ReasonCode | None = None, **fields: Any) -> SessionView:
+        def work(db: Session) -> SessionView:
+            record = self._session(db, session_id)
+            for name, value in fields.items():
+                setattr(record, name, value)
+            self._move(db, record, target, actor, reason_code)
+            return SessionView.of(record)
+
+        return self._tx(work)
+
+    def customer_joined(self, session_id: str) -> SessionView:
+        """The customer consented on the page and waits for an agent: created -> waiting."""
+        return self._simple_move(session_id, SessionStatus.WAITING, audit.Actor(ActorType.CUSTOMER, session_id))
+
+    def start_call(self, session_id: str, agent_id: str) -> SessionView:
+        """An agent picked the session up: waiting -> in_call."""
+        return self._simple_move(session_id, SessionStatus.IN_CALL, audit.Actor(ActorType.AGENT, agent_id),
+                                 agent_id=agent_id)
+
+    def call_dropped(self, session_id: str, actor: audit.Actor = audit.SYSTEM) -> SessionView:
+        """The call ended before a decision: in_call -> waiting (the customer may reconnect)."""
+        return self._simple_move(session_id, SessionStatus.WAITING, actor)
+
+    def record_check(self, session_id: str, result: CheckResult, actor: audit.Actor = audit.SYSTEM) -> None:
+        """Store one automatic check's result (measurements sealed: they may hold MRZ fields)."""
+        def work(db: Session) -> None:
+            record = self._session(db, session_id)
+            if SessionStatus(record.status) in TERMINAL:
+                raise ValueError("the session has ended")
+            key = self._data_key(db, session_id)
+            row = CheckResultRecord(id=new_id(), session_id=session_id, name=result.name,
+                                    verdict=result.verdict.value, score=result.score,
+                                    reason_code=result.reason.code, recorded_at=self.clock())
+            row.payload_enc = self._seal_json(key, session_id, f"check/{row.id}",
+                                              {"reason_text": result.reason.text,
+                                               "measurements": dict(result.measurements)})
+            db.add(row)
+            self._audit(db, actor, "check.recorded", record, check=result.name, verdict=result.verdict.value,
+                        reason_code=result.reason.code)
+
+        self._tx(work)
+
+    def check_results(self, session_id: str, tenant_id: str | None = None) -> list[CheckResult]:
+        """The newest result of each check, decrypted."""
+        with self._sessions() as db:
+            self._session(db, session_id, tenant_id)
+            key = self._data_key(db, session_id)
+            rows = db.execute(select(CheckResultRecord).where(CheckResultRecord.session_id == session_id)
+                              .order_by(CheckResultRecord.recorded_at)).scalars().all()
+            newest: dict[str, CheckResultRecord] = {row.name: row for row in rows}
+            results = []
+            for row in newest.values():
+                assert row.payload_enc is not None
+                payload = self._open_json(key, session_id, f"check/{row.id}", row.payload_enc)
+                results.append(CheckResult(row.name, Verdict(row.verdict), Reason(row.reason_code,
+                               payload["reason_text"]), row.score, payload["measurements"]))
+            return results
+
+    # ----------------------------------------------------------------- housekeeping
+    def expire_due(self) -> int:
+        """Expire every session past its deadline that is waiting on the customer; returns how many."""
+        now = self.clock()
+        with self._sessions() as db:
+            due = db.execute(select(IdentSessionRecord.id).where(
+                IdentSessionRecord.expires_at <= now,
+                IdentSessionRecord.status.in_([s.value for s in (SessionStatus.CREATED, SessionStatus.WAITING,
+                                                                 SessionStatus.APPROVED, SessionStatus.TAN_PENDING)]),
+            )).scalars().all()
+        for session_id in due:
+            def work(db: Session, session_id: str = session_id) -> None:
+                record = self._session(db, session_id)
+                if record.expires_at <= self.clock() and SessionStatus(record.status) not in TERMINAL:
+                    self._move(db, record, SessionStatus.EXPIRED, audit.SYSTEM, ReasonCode.SESSION_EXPIRED)
+                    record.reason_code = ReasonCode.SESSION_EXPIRED.value
+
+            self._tx(work)
+        return len(due)
+
+    def pending_outbox(self, limit: int = 100) -> list[OutboxEventRecord]:
+        """Undelivered bank events, oldest first (the webhook deliverer marks them dispatched)."""
+        with self._sessions() as db:
+            return list(db.execute(select(OutboxEventRecord).where(OutboxEventRecord.dispatched_at.is_(None))
+                                   .order_by(OutboxEventRecord.id).limit(limit)).scalars())
+
+    def mark_outbox_dispatched(self, event_id: str) -> None:
+        def work(db: Session) -> None:
+            row = db.execute(select(OutboxEventRecord).where(OutboxEventRecord.event_id == event_id)).scalar_one()
+            row.dispatched_at = self.clock()
+
+        self._tx(work)
+
+    def verify_audit(self, expected_head: str | None = None) -> audit.ChainReport:
+        with self._sessions() as db:
+            return audit.verify_chain(db, expected_head)
