@@ -1,0 +1,108 @@
+"""ICE configuration for the server's peers, and the test-only loopback mode.
+
+By default the server uses **no** STUN/TURN server: a self-hosted deployment must not leak the customer's
+address to a third party (aiortc would otherwise ask ``stun.l.google.com``). Operators that need NAT
+traversal set ``VIDEOIDENT_ICE_SERVERS`` to their own servers.
+
+Loopback mode (``VIDEOIDENT_WEBRTC_LOOPBACK_ONLY=true``, refused in production) exists for tests that run
+browser and server on one machine: aioice leaves 127.0.0.1 out of its host candidates and Chromium may pair
+its eth0 address with the server's, so the server gathers 127.0.0.1 only and drops every non-loopback
+candidate from the browser's offer (../shared/notes/webrtc-browser-tests.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCIceServer
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "MediaSettings",
+    "IceConfig",
+    "install_loopback_gathering",
+    "keep_loopback_candidates",
+    "loopback_host_addresses",
+]
+
+LOOPBACK_ADDRESS = "127.0.0.1"
+_CANDIDATE_LINE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (?P<address>\S+) \d+ typ ", re.IGNORECASE)
+
+
+class MediaSettings(BaseSettings):
+    """The live-media settings (environment prefix ``VIDEOIDENT_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEOIDENT_", extra="ignore")
+
+    #: Comma-separated ICE server URLs of the operator's own STUN/TURN, e.g.
+    #: ``turn:user:secret@turn.bank.example:3478``. Empty (the default) means host candidates only.
+    ice_servers: str = ""
+    #: Test only: gather and accept loopback candidates only (browser and server on one machine).
+    webrtc_loopback_only: bool = False
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _known_schemes(cls, value: str) -> str:
+        for url in _split(value):
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"ICE server URLs start with stun:, turn: or turns:, got {url!r}")
+        return value
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class IceConfig:
+    """What the server's peers use: the ICE servers, and whether the loopback test mode is on."""
+
+    servers: tuple[RTCIceServer, ...] = ()
+    loopback_only: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: MediaSettings) -> IceConfig:
+        servers: list[RTCIceServer] = []
+        for url in _split(settings.ice_servers):
+            scheme, _, rest = url.partition(":")
+            if scheme.startswith("turn") and "@" in rest:
+                credentials, _, host = rest.rpartition("@")
+                username, _, password = credentials.partition(":")
+                servers.append(RTCIceServer(f"{scheme}:{host}", username=username, credential=password))
+            else:
+                servers.append(RTCIceServer(url))
+        return cls(tuple(servers), settings.webrtc_loopback_only)
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        # An explicit list: aiortc substitutes Google's STUN server for None.
+        return RTCConfiguration(iceServers=list(self.servers))
+
+    def prepare_offer(self, sdp: str) -> str:
+        """The browser's offer as the server will use it (loopback mode keeps loopback candidates only)."""
+        return keep_loopback_candidates(sdp) if self.loopback_only else sdp
+
+
+def keep_loopback_candidates(sdp: str) -> str:
+    """Drop every ``a=candidate`` line whose address is not 127.0.0.1 (test-only loopback mode)."""
+    kept = []
+    for line in sdp.splitlines():
+        match = _CANDIDATE_LINE.match(line)
+        if match and match.group("address") != LOOPBACK_ADDRESS:
+            continue
+        kept.append(line)
+    return "\r\n".join(kept) + "\r\n"
+
+
+def loopback_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return [LOOPBACK_ADDRESS] if use_ipv4 else []
+
+
+def install_loopback_gathering() -> None:
+    """Make aioice gather 127.0.0.1 as the only host address, for the whole process.
+
+    Test-only, and process-wide by nature (aioice reads a module function): the app installs it only when
+    ``webrtc_loopback_only`` is set, which the settings refuse in production."""
+    aioice.ice.get_host_addresses = loopback_host_addresses
