@@ -1,0 +1,134 @@
+"""The live face: find it in webcam frames (shared between the face and liveness stages) and rate how
+good a frame is for matching (frontal, sharp, well lit, large enough).
+
+Frames are BGR uint8 (H, W, 3). Faces whose centre lies on the held-up document (its ``corners_px``
+polygon) are the ID photo seen by the camera, not the customer, and are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.face import DetectedFace, FaceEngine
+from pipelines.face.geometry import FacePose, face_pose
+from pipelines.face.portrait import sharpness
+from pipelines.face.still import several_faces
+from pipelines.frame import FrameContext
+
+__all__ = [
+    "DETECT_MAX_WIDTH_PX",
+    "MIN_LIVE_FACE_PX",
+    "MAX_FRONTAL_YAW_DEG",
+    "MAX_FRONTAL_ROLL_DEG",
+    "BRIGHTNESS_RANGE",
+    "SHARPNESS_GOOD",
+    "LiveFaces",
+    "FaceTracker",
+    "FrameQuality",
+    "rate_face",
+]
+
+#: Live frames are detected on a copy at most this wide: at 640 px HOG upsample 0 takes ~0.03-0.04 s
+#: (../shared/notes/faces.md) and still finds faces of 160 px in a 1280 px frame.
+DETECT_MAX_WIDTH_PX = 640
+#: The smallest live face (box width, frame pixels) we rate usable: twice the document-photo condition the
+#: threshold was calibrated on (64 px), so the live side is never the weaker one.
+MIN_LIVE_FACE_PX = 120
+#: Frontal enough to encode: within this yaw/roll (degrees) dlib's 5-point alignment is reliable; the
+#: ResNet encoder was trained on mostly frontal faces (LFW-style).
+MAX_FRONTAL_YAW_DEG = 20.0
+MAX_FRONTAL_ROLL_DEG = 15.0
+#: Acceptable mean grey level (0-255) of the face box: outside it the face is under- or over-exposed
+#: (ISO/IEC 19794-5 asks for a face without shadows or saturation; these bounds are our reading of it).
+BRIGHTNESS_RANGE = (60.0, 200.0)
+#: Laplacian variance (on a 128 px wide face) at which a face counts as fully sharp; measured on the real
+#: photos in ../shared/data/faces (sharp portraits: 150-900; motion-blurred webcam faces: < 60).
+SHARPNESS_GOOD = 150.0
+
+
+@dataclass(frozen=True)
+class LiveFaces:
+    """The customer-side faces of one frame (document portrait excluded), largest first."""
+
+    frame_index: int
+    t_s: float
+    faces: tuple[DetectedFace, ...]
+
+    @property
+    def several(self) -> bool:
+        return several_faces(self.faces)
+
+
+def _on_document(face: DetectedFace, context: FrameContext) -> bool:
+    if context.document is None:
+        return False
+    polygon = context.document.corners_px.astype(np.float32).reshape(-1, 1, 2)
+    return cv2.pointPolygonTest(polygon, face.box.center, False) >= 0
+
+
+class FaceTracker:
+    """Detects the live faces of a frame once, however many stages ask (cached by frame index)."""
+
+    def __init__(self, engine: FaceEngine) -> None:
+        self.engine = engine
+        self._last: LiveFaces | None = None
+        self.detections = 0
+
+    def faces(self, context: FrameContext) -> LiveFaces:
+        frame = context.frame
+        if self._last is not None and self._last.frame_index == frame.index:
+            return self._last
+        width = frame.image.shape[1]
+        scale = min(1.0, DETECT_MAX_WIDTH_PX / width)
+        found = self.engine.detect(frame.image, scale=scale)
+        self.detections += 1
+        live = LiveFaces(frame.index, frame.t_s, tuple(f for f in found if not _on_document(f, context)))
+        self._last = live
+        return live
+
+
+@dataclass(frozen=True)
+class FrameQuality:
+    """How good one face in one frame is for matching. ``score`` 0..1 (0 = unusable); ``problems`` lists
+    why it is not 1 (codes: ``too_small``, ``not_frontal``, ``blurred``, ``too_dark``, ``too_bright``)."""
+
+    score: float
+    pose: FacePose
+    width_px: int
+    sharpness: float
+    brightness: float
+    problems: tuple[str, ...]
+
+    @property
+    def usable(self) -> bool:
+        return self.score > 0.0
+
+
+def rate_face(image_bgr: np.ndarray, face: DetectedFace) -> FrameQuality:
+    """Rate one face: hard limits (size, pose, exposure) give 0; within them, sharper, larger and more
+    frontal is better."""
+    pose = face_pose(face.landmarks)
+    b = face.box
+    gray = cv2.cvtColor(image_bgr[b.top : b.bottom, b.left : b.right], cv2.COLOR_BGR2GRAY)
+    sharp = sharpness(gray) if gray.size else 0.0
+    bright = float(gray.mean()) if gray.size else 0.0
+    problems: list[str] = []
+    if b.width < MIN_LIVE_FACE_PX:
+        problems.append("too_small")
+    if abs(pose.yaw_deg) > MAX_FRONTAL_YAW_DEG or abs(pose.roll_deg) > MAX_FRONTAL_ROLL_DEG:
+        problems.append("not_frontal")
+    if bright < BRIGHTNESS_RANGE[0]:
+        problems.append("too_dark")
+    if bright > BRIGHTNESS_RANGE[1]:
+        problems.append("too_bright")
+    hard_fail = bool(problems)
+    sharp_term = min(1.0, sharp / SHARPNESS_GOOD)
+    if sharp_term < 0.3:
+        problems.append("blurred")
+    frontal_term = 1.0 - min(1.0, abs(pose.yaw_deg) / (2 * MAX_FRONTAL_YAW_DEG))
+    size_term = min(1.0, b.width / (2 * MIN_LIVE_FACE_PX))
+    score = 0.0 if hard_fail else sharp_term * (0.5 + 0.5 * frontal_term) * (0.5 + 0.5 * size_term)
+    return FrameQuality(round(score, 4), pose, b.width, round(sharp, 1), round(bright, 1), tuple(problems))

@@ -1,0 +1,103 @@
+"""The ID photo: find the portrait on the rectified document and judge how usable it is.
+
+The rectified document (``DocumentView.rectified``, BGR uint8 (H, W, 3), warped flat at
+``pipelines.layouts.RECTIFIED_PX_PER_MM``) is searched inside the portrait zone of the templates of its
+kind (``pipelines/layouts.py``), widened by :data:`PORTRAIT_ZONE_MARGIN`. The rectified image is an
+upsampled view: what limits the match is how many *camera* pixels the face had, so each candidate carries
+``source_face_px``, the face width in the original frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.face import DetectedFace, FaceEngine
+from pipelines.frame import DocumentKind, DocumentSide, DocumentView
+from pipelines.layouts import LAYOUTS, ZoneName
+
+__all__ = [
+    "PORTRAIT_ZONE_MARGIN",
+    "MAX_PORTRAIT_TILT_DEG",
+    "MIN_PORTRAIT_SOURCE_FACE_PX",
+    "PortraitCandidate",
+    "portrait_search_box",
+    "document_width_px",
+    "find_portrait",
+]
+
+#: Added on every side of the portrait zone, as a fraction of its size: the layouts are accurate to ~1 mm
+#: and the rectification of a tilted card is off by a few mm more at 720p.
+PORTRAIT_ZONE_MARGIN = 0.25
+#: Only cards held within this tilt are searched: strongly tilted views foreshorten the face and the
+#: customer holds the card flat most of the time anyway (the tilt check needs +-30 degrees, not the face).
+MAX_PORTRAIT_TILT_DEG = 20.0
+#: Below this face width in the camera frame the portrait decides nothing on its own: at 40 px the
+#: calibration (docs/face.md) measured 21% FNMR at the pass threshold; the customer is asked to bring the
+#: card closer instead.
+MIN_PORTRAIT_SOURCE_FACE_PX = 40
+#: HOG upsample on the (small) portrait crop: finds faces from ~40 px of the crop (../shared/notes/faces.md).
+PORTRAIT_UPSAMPLE = 1
+
+
+@dataclass(frozen=True)
+class PortraitCandidate:
+    """A portrait found on one frame's document: the crop (BGR uint8), the face within the crop, and the
+    face width in source-camera pixels (the resolution that limits matching)."""
+
+    frame_index: int
+    crop: np.ndarray
+    face: DetectedFace
+    source_face_px: float
+    sharpness: float
+
+
+def portrait_search_box(kind: DocumentKind, image_wh: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` pixels of the rectified image where the portrait can be: the union of the
+    portrait zones of the templates of ``kind``, widened by :data:`PORTRAIT_ZONE_MARGIN`."""
+    width, height = image_wh
+    boxes = [layout.box_px(ZoneName.PORTRAIT, image_wh) for layout in LAYOUTS.values() if layout.kind is kind]
+    if not boxes:
+        return 0, 0, width, height
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    mx, my = round((x1 - x0) * PORTRAIT_ZONE_MARGIN), round((y1 - y0) * PORTRAIT_ZONE_MARGIN)
+    return max(0, x0 - mx), max(0, y0 - my), min(width, x1 + mx), min(height, y1 + my)
+
+
+def document_width_px(view: DocumentView) -> float:
+    """The document's width in the camera frame, pixels: mean of its top and bottom edges."""
+    c = view.corners_px.astype(np.float64)
+    return float((np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2.0)
+
+
+def sharpness(gray: np.ndarray) -> float:
+    """Variance of the Laplacian of a greyscale uint8 patch resampled to 128 px wide (a standard focus
+    measure, Pech-Pacheco et al. 2000); resampling makes it comparable across face sizes."""
+    scale = 128.0 / max(1, gray.shape[1])
+    patch = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return float(cv2.Laplacian(patch, cv2.CV_64F).var())
+
+
+def find_portrait(engine: FaceEngine, view: DocumentView, frame_index: int) -> PortraitCandidate | None:
+    """The largest face in the portrait zone of a front-side view held roughly flat, or None."""
+    if view.side is DocumentSide.BACK:
+        return None
+    for angle in (view.yaw_deg, view.pitch_deg):
+        if angle is not None and abs(angle) > MAX_PORTRAIT_TILT_DEG:
+            return None
+    height, width = view.rectified.shape[:2]
+    x0, y0, x1, y1 = portrait_search_box(view.kind, (width, height))
+    crop = np.ascontiguousarray(view.rectified[y0:y1, x0:x1])
+    if crop.size == 0:
+        return None
+    faces = engine.detect(crop, upsample=PORTRAIT_UPSAMPLE)
+    if not faces:
+        return None
+    face = faces[0]
+    source_face_px = face.box.width * document_width_px(view) / width
+    b = face.box
+    gray = cv2.cvtColor(crop[b.top : b.bottom, b.left : b.right], cv2.COLOR_BGR2GRAY)
+    return PortraitCandidate(frame_index, crop, face, source_face_px, sharpness(gray))

@@ -1,0 +1,229 @@
+"""``FaceStage``: the ID portrait against the live face over a session's frames (``pipelines.frame.Stage``).
+
+Per frame it does cheap work only: every :data:`PORTRAIT_INTERVAL_S` it looks for the portrait on a
+front-side document held flat, keeping the candidate with the most camera pixels; every
+:data:`LIVE_INTERVAL_S` it detects the live face (outside the document) and rates the frame. Encodings
+(~0.1-0.2 s each) happen in :meth:`FaceStage.result`, for the best :data:`LIVE_ENCODINGS` live frames and
+the best portrait, cached, and never more than :data:`MAX_ENCODINGS` per session.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.face import FaceEngine
+from pipelines.face import match
+from pipelines.face.live import FaceTracker, FrameQuality, rate_face
+from pipelines.face.portrait import MIN_PORTRAIT_SOURCE_FACE_PX, PortraitCandidate, find_portrait
+from pipelines.frame import FrameContext
+from pipelines.results import CheckResult, Verdict
+
+__all__ = [
+    "FaceStage",
+    "LIVE_INTERVAL_S",
+    "PORTRAIT_INTERVAL_S",
+    "LIVE_ENCODINGS",
+    "MAX_ENCODINGS",
+    "SEVERAL_FACES_SHARE",
+]
+
+#: Seconds between live-face detections in this stage (~0.04 s each at 640 px): 5 a second is plenty to
+#: catch a still, frontal moment; the liveness stage asks the shared tracker more often when it needs to.
+LIVE_INTERVAL_S = 0.2
+#: Seconds between portrait searches on the document (a crop of the rectified card, ~0.02-0.05 s).
+PORTRAIT_INTERVAL_S = 0.25
+#: Once the stage has what it needs (a portrait of :data:`GOOD_PORTRAIT_FACE_PX` camera pixels; enough
+#: live candidates of quality :data:`GOOD_LIVE_QUALITY`) it looks only this often, to keep a long session
+#: within the per-session budget while still noticing a second person or a card swap.
+SATISFIED_INTERVAL_S = 2.0
+#: A portrait this wide in camera pixels is as good as the 64 px the threshold was calibrated on, plus margin.
+GOOD_PORTRAIT_FACE_PX = 80.0
+#: Live quality (0..1, see ``rate_face``) that counts as a good frame.
+GOOD_LIVE_QUALITY = 0.7
+#: Live frames encoded for the comparison; the decision uses the median distance (robust to one bad
+#: frame) and they come from frames at least :data:`LIVE_MIN_GAP_S` apart (different moments).
+LIVE_ENCODINGS = 3
+LIVE_MIN_GAP_S = 0.5
+#: Hard cap on encodings per session (portrait re-encodes when a better view arrives + live frames):
+#: 8 x 0.15 s = 1.2 s of the 1.5 s per-session face budget in the issue.
+MAX_ENCODINGS = 8
+#: Live candidates kept in memory (face crops only, never written anywhere).
+KEEP_CANDIDATES = 12
+#: A portrait must have this many more camera pixels than the kept one to replace it (avoids re-encoding
+#: for noise).
+PORTRAIT_IMPROVEMENT = 1.15
+#: If more than this share of the frames with a face show several people, the check cannot pass.
+SEVERAL_FACES_SHARE = 0.3
+
+
+@dataclass
+class _Live:
+    frame_index: int
+    t_s: float
+    crop: np.ndarray
+    box_in_crop: tuple[int, int, int, int]
+    quality: FrameQuality
+    encoding: np.ndarray | None = None
+
+
+@dataclass
+class _Counters:
+    frames: int = 0
+    live_checked: int = 0
+    with_face: int = 0
+    several: int = 0
+    portrait_checked: int = 0
+    encodings: int = 0
+    problems: dict[str, int] = field(default_factory=dict)
+
+
+class FaceStage:
+    """Compares the document portrait with the customer's live face. ``tracker`` may be shared with the
+    liveness stage so each frame is detected once."""
+
+    name = "face"
+
+    def __init__(self, engine: FaceEngine, tracker: FaceTracker | None = None) -> None:
+        self.engine = engine
+        self.tracker = tracker if tracker is not None else FaceTracker(engine)
+        self._portrait: PortraitCandidate | None = None
+        self._portrait_encoding: np.ndarray | None = None
+        self._live: list[_Live] = []
+        self._last_live_t = -1e9
+        self._last_portrait_t = -1e9
+        self.counters = _Counters()
+
+    # -- per frame -------------------------------------------------------------------------------------
+    def observe(self, context: FrameContext) -> None:
+        frame = context.frame
+        self.counters.frames += 1
+        portrait_interval = PORTRAIT_INTERVAL_S
+        if self._portrait is not None and self._portrait.source_face_px >= GOOD_PORTRAIT_FACE_PX:
+            portrait_interval = SATISFIED_INTERVAL_S
+        live_interval = LIVE_INTERVAL_S
+        if sum(c.quality.score >= GOOD_LIVE_QUALITY for c in self._chosen_live()) >= LIVE_ENCODINGS:
+            live_interval = SATISFIED_INTERVAL_S
+        if context.document is not None and frame.t_s - self._last_portrait_t >= portrait_interval:
+            self._last_portrait_t = frame.t_s
+            self.counters.portrait_checked += 1
+            candidate = find_portrait(self.engine, context.document, frame.index)
+            if candidate is not None and (
+                self._portrait is None
+                or candidate.source_face_px > self._portrait.source_face_px * PORTRAIT_IMPROVEMENT
+            ):
+                self._portrait = candidate
+                self._portrait_encoding = None
+        if frame.t_s - self._last_live_t >= live_interval:
+            self._last_live_t = frame.t_s
+            self._observe_live(context)
+
+    def _observe_live(self, context: FrameContext) -> None:
+        live = self.tracker.faces(context)
+        self.counters.live_checked += 1
+        if not live.faces:
+            return
+        self.counters.with_face += 1
+        if live.several:
+            self.counters.several += 1
+            return
+        face = live.faces[0]
+        quality = rate_face(context.frame.image, face)
+        for problem in quality.problems:
+            self.counters.problems[problem] = self.counters.problems.get(problem, 0) + 1
+        if not quality.usable:
+            return
+        image = context.frame.image
+        b = face.box
+        margin = b.width // 2
+        top, left = max(0, b.top - margin), max(0, b.left - margin)
+        crop = np.ascontiguousarray(image[top : min(image.shape[0], b.bottom + margin), left : b.right + margin])
+        box = (b.top - top, b.right - left, b.bottom - top, b.left - left)
+        self._live.append(_Live(context.frame.index, context.frame.t_s, crop, box, quality))
+        if len(self._live) > KEEP_CANDIDATES:
+            # Drop the worst candidate that has no encoding yet (encoded ones are paid for).
+            unencoded = [c for c in self._live if c.encoding is None]
+            if unencoded:
+                self._live.remove(min(unencoded, key=lambda c: c.quality.score))
+
+    # -- decision --------------------------------------------------------------------------------------
+    def _encode(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+        if self.counters.encodings >= MAX_ENCODINGS:
+            return None
+        from models.face import FaceBox
+
+        self.counters.encodings += 1
+        return self.engine.encode(crop, FaceBox(*box))
+
+    def _chosen_live(self) -> list[_Live]:
+        chosen: list[_Live] = []
+        for candidate in sorted(self._live, key=lambda c: c.quality.score, reverse=True):
+            if all(abs(candidate.t_s - c.t_s) >= LIVE_MIN_GAP_S for c in chosen):
+                chosen.append(candidate)
+            if len(chosen) == LIVE_ENCODINGS:
+                break
+        return chosen
+
+    def _measurements(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "model": self.engine.version,
+            "threshold": match.MATCH_THRESHOLD,
+            "fail_threshold": match.NON_MATCH_THRESHOLD,
+            "frames_seen": c.frames,
+            "live_frames_checked": c.live_checked,
+            "live_frames_with_face": c.with_face,
+            "live_frames_several_faces": c.several,
+            "live_frame_problems": dict(c.problems),
+            "portrait_searches": c.portrait_checked,
+            "encodings": c.encodings,
+            "portrait_face_px": None if self._portrait is None else round(self._portrait.source_face_px, 1),
+        }
+
+    def result(self) -> CheckResult:
+        m = self._measurements()
+        if self.counters.with_face and self.counters.several / self.counters.with_face > SEVERAL_FACES_SHARE:
+            return CheckResult.inconclusive(
+                self.name, "several_faces", "several people are in the picture; only the customer may be", **m
+            )
+        if self._portrait is None:
+            return CheckResult.inconclusive(
+                self.name, "no_portrait", "no ID photo seen yet: hold the front of the document to the camera", **m
+            )
+        if not self._live:
+            code = "no_live_face" if not self.counters.with_face else "no_usable_live_face"
+            return CheckResult.inconclusive(
+                self.name, code, "no usable view of the customer's face yet: look straight into the camera", **m
+            )
+        if self._portrait_encoding is None:
+            p = self._portrait
+            self._portrait_encoding = self._encode(p.crop, p.face.box.as_tuple())
+        for candidate in self._chosen_live():
+            if candidate.encoding is None:
+                candidate.encoding = self._encode(candidate.crop, candidate.box_in_crop)
+        portrait = self._portrait_encoding
+        encoded = [c for c in self._chosen_live() if c.encoding is not None]
+        if portrait is None or not encoded:
+            return CheckResult.inconclusive(self.name, "encoding_budget", "the encoding budget is spent", **m)
+        distances = [match.face_distance(portrait, c.encoding) for c in encoded if c.encoding is not None]
+        distance = statistics.median(distances)
+        m = self._measurements()
+        m["distances"] = [round(d, 4) for d in distances]
+        m["live_frames"] = [c.frame_index for c in encoded]
+        m["live_quality"] = [c.quality.score for c in encoded]
+        m["portrait_frame"] = self._portrait.frame_index
+        result = match.decide(distance, self.engine.version, **{k: v for k, v in m.items() if k not in _DECIDE_KEYS})
+        if result.verdict is not Verdict.INCONCLUSIVE and self._portrait.source_face_px < MIN_PORTRAIT_SOURCE_FACE_PX:
+            return CheckResult.inconclusive(
+                self.name,
+                "portrait_too_small",
+                f"the ID photo was only {self._portrait.source_face_px:.0f} px wide: bring the card closer",
+                **result.measurements,
+            )
+        return result
+
+
+_DECIDE_KEYS = {"model", "threshold", "fail_threshold"}

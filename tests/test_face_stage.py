@@ -1,0 +1,166 @@
+"""FaceStage over webcam-like frames built from real photos: the customer's face beside a card whose
+portrait is the same person (genuine) or someone else (portrait swap)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from models.face import FaceEngine
+from pipelines.face.live import FaceTracker
+from pipelines.face.portrait import portrait_search_box
+from pipelines.face.stage import MAX_ENCODINGS, FaceStage
+from pipelines.face.still import find_faces
+from pipelines.frame import DocumentKind, DocumentSide, DocumentView, Frame, FrameContext
+from pipelines.layouts import LAYOUTS, Template, ZoneName
+from pipelines.results import Verdict
+
+CARD_WH = (856, 540)
+
+
+@pytest.fixture(scope="module")
+def engine() -> FaceEngine:
+    e = FaceEngine()
+    e.warmup()
+    return e
+
+
+def face_crop(engine: FaceEngine, image: np.ndarray, face_px: int, aspect: float = 1.0) -> np.ndarray:
+    """The photo around its largest face, scaled so the face is ``face_px`` wide; height = aspect*width."""
+    face = find_faces(engine, image)[0].box
+    cx, cy = face.center
+    half = face.width * 0.9
+    x0, x1 = int(max(0, cx - half)), int(min(image.shape[1], cx + half))
+    y0, y1 = int(max(0, cy - half * aspect)), int(min(image.shape[0], cy + half * aspect * 1.1))
+    crop = image[y0:y1, x0:x1]
+    scale = face_px / face.width
+    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def make_card(portrait: np.ndarray) -> np.ndarray:
+    """An ID-1 front, rectified size, with ``portrait`` in the template's portrait zone."""
+    card = np.full((CARD_WH[1], CARD_WH[0], 3), (205, 215, 225), np.uint8)
+    x0, y0, x1, y1 = LAYOUTS[Template.DE_ID].box_px(ZoneName.PORTRAIT, CARD_WH)
+    card[y0:y1, x0:x1] = cv2.resize(portrait, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    for i, y in enumerate(range(140, 420, 45)):
+        cv2.putText(card, f"FIELD {i} MUSTERMANN", (330, y), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (40, 40, 40), 2)
+    return card
+
+
+def scene_frames(
+    live_face: np.ndarray, card: np.ndarray | None, count: int, fps: float = 15.0, seed: int = 1,
+    size: tuple[int, int] = (1280, 720),
+) -> Iterator[FrameContext]:
+    """Frames with the customer on the right and (optionally) the card on the left, noise and JPEG."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    for index in range(count):
+        frame = np.full((height, width, 3), (90, 110, 120), np.uint8)
+        dx, dy = (int(v) for v in rng.integers(-4, 5, 2))
+        fh, fw = live_face.shape[:2]
+        x, y = width - fw - 80 + dx, max(0, (height - fh) // 2 + dy)
+        frame[y : y + fh, x : x + fw] = live_face[: height - y]
+        view = None
+        if card is not None:
+            src = np.float32([[0, 0], [CARD_WH[0], 0], [CARD_WH[0], CARD_WH[1]], [0, CARD_WH[1]]])
+            cw = width * 0.42
+            dst = np.float32([[60, 300], [60 + cw, 290], [60 + cw + 8, 300 + cw * 0.63], [52, 305 + cw * 0.63]])
+            h = cv2.getPerspectiveTransform(src, dst)
+            warped = cv2.warpPerspective(card, h, (width, height))
+            mask = cv2.warpPerspective(np.full(card.shape[:2], 255, np.uint8), h, (width, height)) > 0
+            frame[mask] = warped[mask]
+        noisy = np.clip(frame.astype(np.int16) + rng.normal(0, 4, frame.shape).astype(np.int16), 0, 255)
+        ok, buf = cv2.imencode(".jpg", noisy.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 75])
+        assert ok
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if card is not None:
+            rectified = cv2.warpPerspective(image, np.linalg.inv(h), CARD_WH)
+            view = DocumentView(dst, rectified, DocumentKind.ID1, DocumentSide.FRONT, 2.0, -1.0, 0.9)
+        yield FrameContext(Frame(image, index, index / fps), view)
+
+
+def run_stage(stage: FaceStage, frames: Iterator[FrameContext]) -> None:
+    for context in frames:
+        stage.observe(context)
+
+
+def photo(folder: Path, name: str) -> np.ndarray:
+    image = cv2.imread(str(folder / name))
+    assert image is not None, name
+    return image
+
+
+@pytest.fixture(scope="module")
+def faces_dir(shared_data: Path) -> Path:
+    return shared_data / "faces" / "deepface"
+
+
+@pytest.mark.shared_data
+def test_genuine_customer_matches_their_id_photo(engine: FaceEngine, faces_dir: Path) -> None:
+    live = face_crop(engine, photo(faces_dir, "img1.jpg"), 220)
+    card = make_card(face_crop(engine, photo(faces_dir, "img2.jpg"), 150, aspect=1.28))
+    stage = FaceStage(engine)
+    run_stage(stage, scene_frames(live, card, 30))
+    result = stage.result()
+    assert result.verdict is Verdict.PASS, result
+    assert result.measurements["distance"] <= result.measurements["threshold"]
+    assert 1 <= len(result.measurements["live_frames"]) <= 3
+    assert result.measurements["encodings"] <= MAX_ENCODINGS
+    assert "dlib" in result.measurements["model"]
+
+
+@pytest.mark.shared_data
+def test_portrait_swap_fails(engine: FaceEngine, faces_dir: Path) -> None:
+    live = face_crop(engine, photo(faces_dir, "img1.jpg"), 220)
+    card = make_card(face_crop(engine, photo(faces_dir, "img12.jpg"), 150, aspect=1.28))
+    stage = FaceStage(engine)
+    run_stage(stage, scene_frames(live, card, 30))
+    result = stage.result()
+    assert result.verdict is Verdict.FAIL, result
+    assert result.reason.code == "no_match"
+
+
+def test_no_document_is_inconclusive_never_pass(engine: FaceEngine) -> None:
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    stage = FaceStage(engine)
+    run_stage(stage, scene_frames(face_crop(engine, astronaut, 200), None, 12))
+    result = stage.result()
+    assert result.verdict is Verdict.INCONCLUSIVE and result.reason.code == "no_portrait"
+    assert result.measurements["live_frames_with_face"] > 0
+
+
+def test_portrait_without_customer_is_inconclusive(engine: FaceEngine) -> None:
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    card = make_card(face_crop(engine, astronaut, 150, aspect=1.28))
+    stage = FaceStage(engine)
+    blank = np.full((10, 10, 3), (90, 110, 120), np.uint8)
+    run_stage(stage, scene_frames(blank, card, 12))
+    result = stage.result()
+    assert result.verdict is Verdict.INCONCLUSIVE and result.reason.code == "no_live_face", result
+    assert result.measurements["portrait_face_px"] is not None
+
+
+def test_astronaut_genuine_and_shared_tracker(engine: FaceEngine) -> None:
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    tracker = FaceTracker(engine)
+    stage = FaceStage(engine, tracker)
+    card = make_card(face_crop(engine, astronaut, 150, aspect=1.28))
+    frames = list(scene_frames(face_crop(engine, astronaut, 220), card, 20))
+    run_stage(stage, iter(frames))
+    tracker.faces(frames[-1])
+    before = tracker.detections
+    tracker.faces(frames[-1])  # asked again for the same frame (by another stage): served from the cache
+    assert tracker.detections == before
+    assert stage.result().verdict is Verdict.PASS
+
+
+def test_search_box_covers_the_layout_portrait() -> None:
+    x0, y0, x1, y1 = portrait_search_box(DocumentKind.ID1, CARD_WH)
+    zx0, zy0, zx1, zy1 = LAYOUTS[Template.NL_ID].box_px(ZoneName.PORTRAIT, CARD_WH)
+    assert x0 <= zx0 and y0 <= zy0 and x1 >= zx1 and y1 >= zy1
+    assert x1 < CARD_WH[0] * 0.6  # the text side of the card is not searched
