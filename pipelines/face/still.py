@@ -82,7 +82,9 @@ def several_faces(faces: list[DetectedFace] | tuple[DetectedFace, ...]) -> bool:
 def analyze_still(engine: FaceEngine, image_bgr: np.ndarray, min_face_px: int = MIN_FACE_WIDTH_PX) -> StillFace:
     """Detect, check and encode the largest face. Several comparable faces still get an encoding (the
     caller reports the distance) but carry the ``several_faces`` problem, so no decision passes."""
-    faces = find_faces(engine, image_bgr)
+    found = find_faces(engine, image_bgr)
+    # Weak secondary detections are texture, not people (see SECOND_FACE_MIN_SCORE).
+    faces = found[:1] + [f for f in found[1:] if f.score >= SECOND_FACE_MIN_SCORE]
     if not faces:
         return StillFace((), None, Reason("no_face", "no face found in the image"))
     largest = faces[0]
