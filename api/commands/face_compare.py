@@ -56,7 +56,8 @@ def compare(engine: Any, path_a: Path, path_b: Path) -> tuple[dict[str, Any], bo
     several = [s for s in (still_a, still_b) if s.problem is not None and s.problem.code == "several_faces"]
     if several and verdict == "pass":
         verdict, reason = "inconclusive", "several_faces"
-    out.update(distance=result.measurements["distance"], score=round(result.score or 0.0, 4), decision=verdict, reason=reason)
+    score = round(result.score or 0.0, 4)
+    out.update(distance=result.measurements["distance"], score=score, decision=verdict, reason=reason)
     return out, True
 
 
