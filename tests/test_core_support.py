@@ -3,21 +3,29 @@ PostgreSQL (a fresh ``videoident_test_<random>`` database per run, dropped after
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import cv2
+import numpy as np
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from pipelines.layouts import Template
+from pipelines.results import CheckResult, Reason, Verdict
 from videoident.crypto import KeyRing
 from videoident.db import Base, make_engine, make_sessionmaker
 from videoident.migrations import migrate
 from videoident.notify import MemoryNotifier
 from videoident.service import IdentService
-from videoident.vault import EvidenceVault
+from videoident.service_tan import REQUIRED_CHECKS
+from videoident.states import Purpose
+from videoident.vault import EvidenceKind, EvidenceVault
+from videoident.views import ClaimedIdentity, Contact
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
@@ -99,3 +107,52 @@ def service(engine: Engine, tmp_path: Path, clock: FakeClock, notifier: MemoryNo
             keyring: KeyRing) -> IdentService:
     return IdentService(make_sessionmaker(engine), keyring, EvidenceVault(tmp_path / "vault"), notifier,
                         clock=clock)
+
+
+# ----------------------------------------------------------------------------- session helpers
+CANARY_GIVEN = "Zebulonia"
+CANARY_FAMILY = "Quaxtermann"
+CANARY_DOCNO = "T22QX7F41"
+CANARY_EMAIL = "zebulonia.quaxtermann@example.org"
+
+
+def claimed() -> ClaimedIdentity:
+    return ClaimedIdentity(CANARY_GIVEN, CANARY_FAMILY, date(1964, 8, 12), CANARY_DOCNO, "D")
+
+
+def png(width: int = 856, height: int = 540, value: int = 200) -> bytes:
+    image = np.full((height, width, 3), value, np.uint8)
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+def new_session(service: IdentService, tenant_id: str | None = None, contact: Contact | None = None
+                ) -> tuple[str, str]:
+    """A session in ``in_call`` with agent ``agent-1``; returns (session id, customer token)."""
+    if tenant_id is None:
+        tenant_id = service.create_tenant(f"bank-{secrets.token_hex(3)}", "Musterbank AG").id
+    created = service.create_session(tenant_id, identity=claimed(), purpose=Purpose.ACCOUNT_OPENING,
+                                     reference="order-4711", contact=contact or Contact(email=CANARY_EMAIL),
+                                     callback_url="https://bank.example/hook")
+    service.customer_joined(created.session.id)
+    service.start_call(created.session.id, "agent-1")
+    return created.session.id, created.customer_token
+
+
+def complete_captures(service: IdentService, session_id: str, verdict: Verdict = Verdict.PASS) -> None:
+    """Front, back and face stills and every required check, as the live session would record them."""
+    service.store_evidence(session_id, EvidenceKind.FRONT, png(), "image/png", template=Template.DE_ID)
+    service.store_evidence(session_id, EvidenceKind.BACK, png(), "image/png", template=Template.DE_ID)
+    service.store_evidence(session_id, EvidenceKind.FACE, png(640, 480), "image/png")
+    for name in REQUIRED_CHECKS:
+        service.record_check(session_id, CheckResult(name, verdict, Reason("ok" if verdict is Verdict.PASS else
+                                                                          "not_ok", "checked"), 0.9))
+
+
+def tan_from(notifier: MemoryNotifier, recipient: str = CANARY_EMAIL) -> str:
+    message = notifier.last_to(recipient)
+    assert message is not None
+    found = re.search(r"\b(\d{6})\b", message.body)
+    assert found
+    return found.group(1)

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from tests/test_core_support.py are redefined as arguments
 """Alembic upgrade head builds exactly the tables the code declares, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations

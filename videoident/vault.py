@@ -55,7 +55,7 @@ def evidence_aad(session_id: str, item_id: str) -> bytes:
 
 
 def _safe_part(value: str) -> str:
-    if not value or not all(c.isalnum() or c == "-" for c in value):
+    if not value or len(value) > 64 or not all(c.isascii() and (c.isalnum() or c == "-") for c in value):
         raise VaultError(f"not a valid id for a vault path: {value!r}")
     return value
 
