@@ -153,3 +153,64 @@ async def wait_until(predicate: Any, timeout_s: float = 15.0, step_s: float = 0.
             return True
         await asyncio.sleep(step_s)
     return bool(predicate())
+
+
+# ---- an app with the customer router and a real core service -----------------------------------------
+def make_customer_app(tmp_path: Any, analyzer_factory: Any = None, loopback: bool = True) -> tuple[Any, Any]:
+    """A real app (create_app) on a fresh SQLite database and vault under ``tmp_path``, with the customer
+    router and an IdentService; returns ``(app, service)``. ``analyzer_factory`` replaces the session
+    analyzer (transport tests); the live hub uses loopback ICE."""
+    from api.app import create_app
+    from api.media.app_state import VaultSegmentSink
+    from api.media.hub import LiveHub
+    from api.media.ice import IceConfig
+    from api.routers import customer
+    from videoident.notify.memory import MemoryNotifier
+    from videoident.service import IdentService
+    from videoident.settings import Settings
+
+    settings = Settings(environment="test", data_dir=tmp_path, master_key=_test_master_key())
+    app = create_app(settings)
+    if not any(getattr(r, "path", "") == "/ident/{token}" for r in app.routes):
+        app.include_router(customer.router)
+    service = IdentService.from_settings(settings, notifier=MemoryNotifier())
+    app.state.bank = _BankStub(service)
+    if analyzer_factory is not None or loopback:
+        from api.media.app_state import default_analyzer_factory
+
+        factory = analyzer_factory or default_analyzer_factory()
+        app.state.live_hub = LiveHub(IceConfig(loopback_only=loopback), factory, VaultSegmentSink(service))
+    return app, service
+
+
+class _BankStub:
+    """What the customer router reads of ``app.state.bank``: the core service."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+
+def _test_master_key() -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.sha256(b"videoident live tests").digest()).decode()
+
+
+def new_customer_session(service: Any, locale: str = "en") -> tuple[str, str]:
+    """A tenant and a session with a claimed identity; returns ``(session_id, customer_token)``."""
+    from datetime import date
+
+    from videoident.service import ClaimedIdentity, Contact
+    from videoident.states import Purpose
+
+    tenant = service.create_tenant(f"bank-{time.monotonic_ns()}", "Example Bank")
+    created = service.create_session(
+        tenant.id,
+        identity=ClaimedIdentity("Erika", "Mustermann", date(1983, 8, 12), "T22000129", "DEU"),
+        purpose=Purpose.ACCOUNT_OPENING,
+        reference="ref-1",
+        locale=locale,
+        contact=Contact(email="erika@example.org"),
+    )
+    return created.session.id, created.customer_token

@@ -1,0 +1,61 @@
+"""The live hub of one FastAPI app, built on first use and closed with the app.
+
+``app.state.live_hub`` may be set beforehand (tests, a deployment with its own analyzer); otherwise it is
+built from :class:`api.media.ice.MediaSettings`, the session analyzer of ``pipelines`` and a recording sink
+that seals every segment into the evidence vault through the core service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from api.media.hub import LiveHub
+from api.media.ice import IceConfig, MediaSettings, install_loopback_gathering
+from api.media.recorder import SegmentInfo
+from api.media.session import LiveAnalyzer
+from videoident.service import IdentService
+from videoident.settings import Environment, Settings, UnsafeSettingsError
+from videoident.vault import EvidenceKind
+
+__all__ = ["VaultSegmentSink", "live_hub", "RECORDING_MEDIA_TYPE"]
+
+log = logging.getLogger(__name__)
+
+RECORDING_MEDIA_TYPE = "video/x-matroska"
+
+
+class VaultSegmentSink:
+    """Seals each recording segment into the evidence vault (AES-256-GCM with the session's data key)."""
+
+    def __init__(self, service: IdentService) -> None:
+        self._service = service
+
+    def store_segment(self, session_id: str, info: SegmentInfo, data: bytes) -> None:
+        try:
+            self._service.store_evidence(session_id, EvidenceKind.RECORDING_SEGMENT, data, RECORDING_MEDIA_TYPE)
+        except ValueError as exc:  # the session ended (erased, expired) while the segment was encoded
+            log.warning("recording segment %d of a session not stored: %s", info.index, type(exc).__name__)
+
+
+def default_analyzer_factory() -> Callable[[str], LiveAnalyzer]:
+    from api.media.analysis import session_analyzer_factory
+
+    return session_analyzer_factory()
+
+
+def live_hub(app: FastAPI, service: IdentService) -> LiveHub:
+    hub: LiveHub | None = getattr(app.state, "live_hub", None)
+    if hub is None:
+        settings: Settings = app.state.settings
+        ice = IceConfig.from_settings(MediaSettings())
+        if ice.loopback_only:
+            if settings.environment is Environment.PRODUCTION:
+                raise UnsafeSettingsError("VIDEOIDENT_WEBRTC_LOOPBACK_ONLY is for tests only")
+            install_loopback_gathering()
+        factory = getattr(app.state, "live_analyzer_factory", None) or default_analyzer_factory()
+        hub = LiveHub(ice, factory, VaultSegmentSink(service))
+        app.state.live_hub = hub
+    return hub

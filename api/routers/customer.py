@@ -1,0 +1,278 @@
+"""The customer's side of an ident: the page at ``/ident/{token}`` and its JSON endpoints.
+
+The token in the link is the customer's only credential (256 random bits, only its hash is stored). Every
+endpoint resolves it through :meth:`IdentService.session_by_token`; an unknown, used or expired link is a
+404 with no detail. Nothing here returns PII: the page learns the bank's display name, the purpose, the
+status, its place in the queue and the agent verification code.
+
+- ``GET  /ident/{token}``                the page (plain HTML/CSS/JS from ``api/static/customer``)
+- ``GET  /ident/assets/{name}``          its script, style sheet and translations
+- ``GET  /ident/{token}/api/state``      status, queue position and estimated wait, live connection
+- ``POST /ident/{token}/api/join``       consent given and camera checked: join the waiting room
+- ``POST /ident/{token}/api/offer``      WebRTC signalling: the page's SDP offer -> the server's answer
+- ``POST /ident/{token}/api/tan``        the TAN the customer received
+- ``POST /ident/{token}/api/tan/resend`` a new TAN
+- ``WS   /ident/{token}/api/events``     the state, pushed whenever it changes
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from api.media.app_state import live_hub
+from api.media.hub import LiveHub
+from api.media.verification import agent_code
+from videoident import audit
+from videoident.errors import CoreError, TanError, TokenInvalid
+from videoident.records import IdentSessionRecord
+from videoident.service import IdentService, SessionView
+from videoident.states import ActorType, SessionStatus
+
+__all__ = ["router", "CONSENT_VERSION"]
+
+STATIC = Path(__file__).resolve().parent.parent / "static" / "customer"
+#: The files the page may load (nothing else under the folder is served).
+ASSETS = {
+    "app.js": "text/javascript",
+    "i18n.js": "text/javascript",
+    "style.css": "text/css",
+}
+#: The consent text's version, recorded in the audit log when the customer joins; bump it with the text.
+CONSENT_VERSION = "2026-11-1"
+#: Languages the page speaks (Persian is right-to-left).
+LOCALES = ("en", "nl", "de", "fa")
+#: Assumed agent time per call for the wait estimate. The design targets a 5-10 minute ident (tilt, both
+#: sides, face, questions, TAN); 8 minutes until measured call durations replace it.
+ASSUMED_CALL_S = 480
+#: Statuses in which the page keeps a live media connection.
+LIVE_STATUSES = frozenset({SessionStatus.WAITING, SessionStatus.IN_CALL, SessionStatus.REVIEW})
+#: How often the events WebSocket re-reads the session when nothing else wakes it.
+EVENTS_POLL_S = 1.0
+#: Security headers of the page: no framing, no referrer (the link holds the token), camera for us only.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    hub: LiveHub | None = getattr(app.state, "live_hub", None)
+    if hub is not None:
+        await hub.close_all()
+
+
+router = APIRouter(tags=["customer"], lifespan=_lifespan)
+
+
+def get_service(request: Request) -> IdentService:
+    bank = getattr(request.app.state, "bank", None)
+    service: IdentService | None = getattr(bank, "service", None)
+    if service is None:
+        raise HTTPException(503, "the service is starting")
+    return service
+
+
+ServiceDep = Annotated[IdentService, Depends(get_service)]
+
+
+def _session(service: IdentService, token: str) -> SessionView:
+    try:
+        return service.session_by_token(token)
+    except TokenInvalid:
+        raise HTTPException(404, "this link is not valid (any more)") from None
+
+
+def _queue(service: IdentService, view: SessionView) -> dict[str, Any] | None:
+    """Place in the waiting room (1 = next) and an estimate of the wait, from the waiting and active calls."""
+    if view.status is not SessionStatus.WAITING:
+        return None
+    with service._sessions() as db:  # noqa: SLF001 - a read-only count the facade does not offer yet
+        ahead = db.execute(
+            select(func.count())
+            .select_from(IdentSessionRecord)
+            .where(IdentSessionRecord.status == SessionStatus.WAITING.value)
+            .where(IdentSessionRecord.updated_at < view.updated_at)
+        ).scalar_one()
+        in_call = db.execute(
+            select(func.count())
+            .select_from(IdentSessionRecord)
+            .where(IdentSessionRecord.status == SessionStatus.IN_CALL.value)
+        ).scalar_one()
+    # Agents busy now approximate the agents on duty (at least one).
+    agents = max(1, int(in_call))
+    position = int(ahead) + 1
+    return {"position": position, "estimated_wait_s": int(position * ASSUMED_CALL_S / agents)}
+
+
+def _state(request: Request, service: IdentService, view: SessionView) -> dict[str, Any]:
+    tenant = service.get_tenant(view.tenant_id)
+    hub: LiveHub | None = getattr(request.app.state, "live_hub", None)
+    live = hub.get(view.id) if hub else None
+    settings = request.app.state.settings
+    status = view.status
+    return {
+        "status": status.value,
+        "bank": tenant.display_name,
+        "purpose": view.purpose.value,
+        "locale": view.locale if view.locale in LOCALES else "en",
+        "retention_days": tenant.retention_days,
+        "expires_at": view.expires_at.astimezone(UTC).isoformat(),
+        "consent_version": CONSENT_VERSION,
+        "queue": _queue(service, view),
+        "agent_code": agent_code(settings.master_key_bytes, view.id) if status is SessionStatus.IN_CALL else None,
+        "tan": {"attempts_left": max(0, 3 - view.tan_failed_attempts)}
+        if status in (SessionStatus.APPROVED, SessionStatus.TAN_PENDING)
+        else None,
+        "live": None
+        if live is None
+        else {
+            "connection": live.connection_state,
+            "agent_connected": live.stats()["agent_connected"],
+            "checks": live.check_status(),
+            "guidance": list(live.guidance),
+        },
+    }
+
+
+async def _end_live_if_over(request: Request, view: SessionView) -> None:
+    hub: LiveHub | None = getattr(request.app.state, "live_hub", None)
+    if hub is not None and view.status not in LIVE_STATUSES and hub.get(view.id) is not None:
+        await hub.close(view.id)
+
+
+@router.get("/ident/assets/{name}", include_in_schema=False)
+def asset(name: str) -> FileResponse:
+    if name not in ASSETS:
+        raise HTTPException(404)
+    return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/ident/{token}", response_class=HTMLResponse, include_in_schema=False)
+def page(token: str) -> HTMLResponse:
+    # The page itself holds no session data; it reads its state with the token from its own URL.
+    return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"), headers=PAGE_HEADERS)
+
+
+@router.get("/ident/{token}/api/state", summary="The customer's view of the session")
+async def state(token: str, request: Request, service: ServiceDep) -> JSONResponse:
+    view = await asyncio.to_thread(_session, service, token)
+    await _end_live_if_over(request, view)
+    body = await asyncio.to_thread(_state, request, service, view)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+class JoinRequest(BaseModel):
+    consent: bool = Field(description="The customer agreed to the recording and processing described")
+    consent_version: str
+    locale: str = "en"
+    camera_ok: bool = True
+
+
+@router.post("/ident/{token}/api/join", summary="Consent given: join the waiting room")
+async def join(token: str, body: JoinRequest, request: Request, service: ServiceDep) -> JSONResponse:
+    view = await asyncio.to_thread(_session, service, token)
+    if not body.consent or body.consent_version != CONSENT_VERSION:
+        raise HTTPException(422, "consent to the current text is required")
+    if view.status is SessionStatus.CREATED:
+        view = await asyncio.to_thread(service.customer_joined, view.id)
+    return JSONResponse(await asyncio.to_thread(_state, request, service, view))
+
+
+class SdpOffer(BaseModel):
+    sdp: str = Field(max_length=20_000)
+    type: str = "offer"
+
+
+@router.post("/ident/{token}/api/offer", summary="WebRTC: the page's offer, the server's answer")
+async def offer(token: str, body: SdpOffer, request: Request, service: ServiceDep) -> dict[str, str]:
+    view = await asyncio.to_thread(_session, service, token)
+    if view.status not in LIVE_STATUSES:
+        raise HTTPException(409, "the video call is not open for this session")
+    if body.type != "offer":
+        raise HTTPException(422, "expected an SDP offer")
+    hub = live_hub(request.app, service)
+    try:
+        answer = await hub.customer_offer(view.id, body.sdp)
+    except ValueError as exc:  # aiortc rejects a malformed SDP with ValueError
+        raise HTTPException(422, "the offer could not be used") from exc
+    return {"sdp": answer.sdp, "type": answer.type}
+
+
+class TanEntry(BaseModel):
+    tan: str = Field(max_length=32)
+
+
+@router.post("/ident/{token}/api/tan", summary="Confirm the identification with the TAN")
+async def tan(token: str, body: TanEntry, request: Request, service: ServiceDep) -> dict[str, Any]:
+    view = await asyncio.to_thread(_session, service, token)
+    result = await asyncio.to_thread(service.verify_tan, view.id, body.tan)
+    await _end_live_if_over(request, result.session)
+    return {"outcome": result.outcome.value, "attempts_left": result.attempts_left, "status": result.session.status}
+
+
+@router.post("/ident/{token}/api/tan/resend", summary="Send a new TAN")
+async def tan_resend(token: str, service: ServiceDep) -> dict[str, Any]:
+    view = await asyncio.to_thread(_session, service, token)
+    try:
+        await asyncio.to_thread(service.send_tan, view.id, audit.Actor(ActorType.CUSTOMER, view.id))
+    except TanError as exc:
+        raise HTTPException(429, str(exc)) from None
+    return {"sent": True}
+
+
+@router.websocket("/ident/{token}/api/events")
+async def events(websocket: WebSocket, token: str) -> None:
+    """The page's state, sent at connect and whenever it changes (status, queue, live checks)."""
+    await websocket.accept()
+    service: IdentService | None = getattr(getattr(websocket.app.state, "bank", None), "service", None)
+    if service is None:
+        await websocket.close(1013)
+        return
+    last = None
+    try:
+        while True:
+            try:
+                view = await asyncio.to_thread(service.session_by_token, token)
+            except (TokenInvalid, CoreError):
+                await websocket.send_text(json.dumps({"status": "ended"}))
+                await websocket.close(1000)
+                return
+            request = Request({"type": "http", "app": websocket.app, "headers": []})
+            await _end_live_if_over(request, view)
+            body = await asyncio.to_thread(_state, request, service, view)
+            text = json.dumps(body, default=str)
+            if text != last:
+                await websocket.send_text(text)
+                last = text
+            hub: LiveHub | None = getattr(websocket.app.state, "live_hub", None)
+            live = hub.get(view.id) if hub else None
+            if live is not None:
+                await live.wait_changed(live.version, EVENTS_POLL_S)
+            else:
+                await asyncio.sleep(EVENTS_POLL_S)
+    except WebSocketDisconnect:
+        return
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

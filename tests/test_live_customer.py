@@ -1,0 +1,133 @@
+"""The customer's endpoints against a real core service (SQLite + vault in a temp folder): the page and
+its headers, state without PII, consent into the waiting room with a queue position, WebRTC signalling into
+a live session whose recording is sealed in the vault, and the end of the live media with the session."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import aioice.ice
+import av
+import httpx
+import pytest
+
+from api.media.ice import loopback_host_addresses
+from api.media.verification import agent_code
+from api.routers.customer import CONSENT_VERSION
+from tests.test_live_support import (
+    Customer,
+    LevelAnalyzer,
+    SyntheticCamera,
+    make_customer_app,
+    new_customer_session,
+    wait_until,
+)
+from videoident import audit
+from videoident.states import ActorType
+from videoident.vault import EvidenceKind
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", loopback_host_addresses)
+
+
+def _client(app: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")  # type: ignore[arg-type]
+
+
+async def test_page_state_and_consent(tmp_path: Path) -> None:
+    app, service = make_customer_app(tmp_path, analyzer_factory=lambda _sid: LevelAnalyzer())
+    session_id, token = new_customer_session(service, locale="de")
+    async with _client(app) as client:
+        page = await client.get(f"/ident/{token}")
+        assert page.status_code == 200 and "<html" in page.text
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        for asset in ("app.js", "i18n.js", "style.css"):
+            assert (await client.get(f"/ident/assets/{asset}")).status_code == 200
+        assert (await client.get("/ident/assets/index.html")).status_code == 404
+
+        assert (await client.get("/ident/not-a-token/api/state")).status_code == 404
+        state = (await client.get(f"/ident/{token}/api/state")).json()
+        assert state["status"] == "created" and state["bank"] == "Example Bank" and state["locale"] == "de"
+        assert state["queue"] is None and state["agent_code"] is None
+        assert "Mustermann" not in str(state) and "T22000129" not in str(state)
+
+        refused = await client.post(
+            f"/ident/{token}/api/join", json={"consent": False, "consent_version": CONSENT_VERSION}
+        )
+        assert refused.status_code == 422
+        assert (await client.get(f"/ident/{token}/api/state")).json()["status"] == "created"
+        joined = await client.post(
+            f"/ident/{token}/api/join", json={"consent": True, "consent_version": CONSENT_VERSION}
+        )
+        assert joined.status_code == 200
+        assert joined.json()["status"] == "waiting" and joined.json()["queue"]["position"] == 1
+
+        # A second customer joins later and queues behind the first.
+        _other_id, other_token = new_customer_session(service)
+        await client.post(f"/ident/{other_token}/api/join", json={"consent": True, "consent_version": CONSENT_VERSION})
+        other = (await client.get(f"/ident/{other_token}/api/state")).json()
+        assert other["queue"]["position"] == 2 and other["queue"]["estimated_wait_s"] > 0
+
+        # The agent picks the first up: the code both sides compare appears.
+        service.start_call(session_id, "agent-1")
+        state = (await client.get(f"/ident/{token}/api/state")).json()
+        assert state["status"] == "in_call"
+        assert state["agent_code"] == agent_code(app.state.settings.master_key_bytes, session_id)
+        # The TAN is not expected before a decision.
+        tan = await client.post(f"/ident/{token}/api/tan", json={"tan": "123456"})
+        assert tan.json()["outcome"] == "not_pending"
+
+
+async def test_signalling_records_into_the_vault_and_ends_with_the_session(tmp_path: Path) -> None:
+    app, service = make_customer_app(tmp_path, analyzer_factory=lambda _sid: LevelAnalyzer())
+    session_id, token = new_customer_session(service)
+    customer = Customer(SyntheticCamera())
+    try:
+        async with _client(app) as client:
+            early = await client.post(f"/ident/{token}/api/offer", json={"sdp": await customer.offer()})
+            assert early.status_code == 409  # no media before consent
+            await customer.pc.close()
+            await client.post(f"/ident/{token}/api/join", json={"consent": True, "consent_version": CONSENT_VERSION})
+            customer = Customer(SyntheticCamera())
+            answer = await client.post(f"/ident/{token}/api/offer", json={"sdp": await customer.offer()})
+            assert answer.status_code == 200
+            await customer.accept(type("Answer", (), answer.json())())  # duck-typed RTCSessionDescription
+            hub = app.state.live_hub
+            live = hub.get(session_id)
+            assert live is not None
+            assert await wait_until(lambda: live.frames_received >= 30)
+            state = (await client.get(f"/ident/{token}/api/state")).json()
+            assert state["live"]["connection"] in {"connecting", "connected"}
+            assert "injection" in state["live"]["checks"]
+            # The agent ends the call: the live media closes first (flushing the recording), then decides.
+            service.start_call(session_id, "agent-1")
+            await hub.close(session_id)
+            assert hub.get(session_id) is None
+            from videoident.states import Decision, ReasonCode
+
+            service.decide(session_id, "agent-1", Decision.ABORTED, ReasonCode.CUSTOMER_CANCELLED)
+            assert (await client.get(f"/ident/{token}/api/state")).status_code == 404
+            # A page that reconnects now is refused.
+            late = Customer(SyntheticCamera())
+            refused = await client.post(f"/ident/{token}/api/offer", json={"sdp": await late.offer()})
+            await late.pc.close()
+            assert refused.status_code == 404 and hub.get(session_id) is None
+    finally:
+        await customer.pc.close()
+        await app.state.live_hub.close_all()
+    await asyncio.sleep(0)
+    evidence = service.list_evidence(session_id)
+    assert [e.kind for e in evidence] == [EvidenceKind.RECORDING_SEGMENT.value]
+    # Sealed: no Matroska header (1A 45 DF A3) on disk, and the vault opens it into a real recording.
+    blobs = list(service.vault.iter_blobs())
+    assert blobs and all(b"\x1a\x45\xdf\xa3" not in blob.read_bytes() for blob in blobs)
+    auditor = audit.Actor(ActorType.SUPERVISOR, "auditor")
+    _view, data = service.read_evidence(session_id, evidence[0].id, auditor, export=False)
+    with av.open(io.BytesIO(data)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) >= 10 and (frames[0].width, frames[0].height) == (640, 480)
