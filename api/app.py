@@ -11,7 +11,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routers import health
+from api.deps import bank_banner, bank_lifespan
+from api.errors import install_error_handlers
+from api.routers import bank, health
 from videoident import __version__
 from videoident.settings import Settings
 
@@ -23,7 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with bank_lifespan(app):  # database, migrations, webhook delivery, session expiry
+            yield
 
     app = FastAPI(
         title="videoident",
@@ -33,12 +36,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(health.router)
+    install_error_handlers(app)  # problem+json under /v1
+    app.include_router(bank.router)
 
     def startup_banner(base_url: str) -> list[str]:
         return [
             f"videoident {__version__} ({settings.environment.value})",
             f"  OpenAPI docs:   {base_url}/docs",
             f"  data:           {settings.data_dir}",
+            *bank_banner(app, base_url),
         ]
 
     banner: Callable[[str], list[str]] = startup_banner

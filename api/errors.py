@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -110,13 +111,20 @@ def _loc(parts: Sequence[Any]) -> str:
     return ".".join(str(p) for p in parts) or "request"
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, prefix: str = "/v1") -> None:
+    """Problem bodies for requests under ``prefix``; other routes (pages, console) keep FastAPI's defaults."""
+
+    def ours(request: Request) -> bool:
+        return request.url.path == prefix or request.url.path.startswith(prefix + "/")
+
     async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiProblem)
         return problem_response(exc.status, exc.detail, exc.code, exc.headers, exc.errors)
 
-    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        if not ours(request):
+            return await request_validation_exception_handler(request, exc)
         errors = [
             FieldError(loc=_loc(err.get("loc", ())), reason=str(err.get("msg", "invalid")),
                        type=str(err.get("type", "invalid")))
@@ -125,8 +133,10 @@ def install_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{e.loc}: {e.reason}" for e in errors[:5])
         return problem_response(422, f"the request is not valid: {summary}", "invalid_request", errors=errors)
 
-    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if not ours(request):
+            return await http_exception_handler(request, exc)
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "error")
         return problem_response(exc.status_code, detail, headers=exc.headers)
 

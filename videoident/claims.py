@@ -17,6 +17,7 @@ photo remotely. Country codes are ICAO 9303 three-letter codes (the German ``D``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -30,6 +31,8 @@ __all__ = [
     "VerifiedDocument",
     "VerifiedPerson",
     "compare_document_numbers",
+    "document_from_mrz",
+    "trust_framework_for",
     "icao_country",
     "verified_claims",
 ]
@@ -185,3 +188,32 @@ def compare_document_numbers(reference: str | None, live: str | None) -> CheckRe
                                                       "the same document as in the reference session"), 1.0)
     return CheckResult(name, Verdict.FAIL, Reason("document_number_differs",
                                                   "a different document than in the reference session"), 0.0)
+
+
+def trust_framework_for(masking_profile: str) -> TrustFramework:
+    """The legal framework a tenant's profile works under: the Dutch Wwft, else the German GwG
+    (video ident as BaFin circular 3/2017 describes it, which this service implements)."""
+    return TrustFramework.NL_WWFT if masking_profile == "wwft_nl" else TrustFramework.DE_AML
+
+
+def _date_or_none(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def document_from_mrz(fields: Mapping[str, Any]) -> VerifiedDocument | None:
+    """The document as the MRZ check read it (its ``fields`` measurement), or None without an issuer."""
+    issuer = str(fields.get("issuing_state") or "")
+    try:
+        country = icao_country(issuer)
+    except ValueError:
+        return None
+    number = fields.get("document_number")
+    return VerifiedDocument(
+        document_type=DocumentType.from_mrz_format(str(fields.get("document_type", ""))),
+        document_number=str(number) if number else None,
+        issuing_country=country,
+        date_of_expiry=_date_or_none(fields.get("expiry_date")),
+    )

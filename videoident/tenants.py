@@ -20,6 +20,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,6 +41,7 @@ __all__ = [
     "BankTable",
     "NewTenant",
     "SecretBox",
+    "TenantCreator",
     "TenantCredentials",
     "UtcDateTime",
     "WebhookSecret",
@@ -50,6 +52,7 @@ __all__ = [
     "issue_webhook_secret",
     "list_api_keys",
     "new_id",
+    "provision_tenant",
     "revoke_api_key",
     "rotate_webhook_secret",
     "utcnow",
@@ -290,3 +293,23 @@ def active_webhook_secrets(db: Session, box: SecretBox, tenant_id: str, now: dat
         for row in rows
         if row.expires_at is None or row.expires_at > now
     ]
+
+
+class TenantCreator(Protocol):
+    """The core's tenant creation (:meth:`videoident.service.IdentService.create_tenant`)."""
+
+    def create_tenant(self, name: str, display_name: str, *, masking_profile: Any = ...) -> Any: ...
+
+
+def provision_tenant(
+    creator: TenantCreator, db: Session, box: SecretBox, name: str, display_name: str, masking_profile: Any
+) -> NewTenant:
+    """Create a bank: the core's tenant row, then its first API key and webhook secret (shown once).
+
+    ``db`` is committed here; if issuing the credentials fails, ``videoident tenants add-key`` recovers."""
+    tenant = creator.create_tenant(name, display_name, masking_profile=masking_profile)
+    key_id, api_key = issue_api_key(db, tenant.id, "initial")
+    secret = issue_webhook_secret(db, box, tenant.id)
+    db.commit()
+    return NewTenant(tenant_id=tenant.id, name=name,
+                     credentials=TenantCredentials(api_key=api_key, key_id=key_id, webhook_secret=secret))

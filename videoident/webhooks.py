@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +36,7 @@ from videoident.tenants import BankTable, SecretBox, UtcDateTime, active_webhook
 
 __all__ = [
     "EVENT_ID_HEADER",
+    "OutboxSource",
     "MAX_ATTEMPTS",
     "SIGNATURE_HEADER",
     "TOLERANCE_S",
@@ -49,6 +50,7 @@ __all__ = [
     "WebhookVerifier",
     "check_callback_url",
     "enqueue_event",
+    "pump_outbox",
     "sign",
 ]
 
@@ -323,6 +325,34 @@ class _Claimed:
     url: str
     body: str
     attempts: int
+    session_key: str
+
+
+class OutboxSource(Protocol):
+    """The core's side of the outbox (:class:`videoident.service.IdentService` satisfies it)."""
+
+    def pending_outbox(self, limit: int = 100) -> Sequence[Any]: ...
+
+    def mark_outbox_dispatched(self, event_id: str) -> None: ...
+
+    def get_session(self, session_id: str, tenant_id: str | None = None) -> Any: ...
+
+
+def pump_outbox(source: OutboxSource, sessions: sessionmaker[Session], limit: int = 100) -> int:
+    """Turn the core's status events into signed deliveries; returns how many events were taken.
+
+    The delivery row commits before the event is marked dispatched; a crash in between re-reads the
+    event, and :func:`enqueue_event` ignores it the second time (keyed by the event id)."""
+    events = source.pending_outbox(limit)
+    for event in events:
+        url = source.get_session(event.session_id).callback_url
+        if url:
+            with sessions() as db:
+                enqueue_event(db, source_id=event.event_id, tenant_id=event.tenant_id, url=url,
+                              event_type=event.type, data=event.payload, session_id=event.session_id)
+                db.commit()
+        source.mark_outbox_dispatched(event.event_id)
+    return len(events)
 
 
 class WebhookDispatcher:
@@ -335,8 +365,10 @@ class WebhookDispatcher:
         policy: DeliveryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
+        outbox: OutboxSource | None = None,
     ) -> None:
         self._sessions = sessions
+        self._outbox = outbox
         self._box = box
         self.policy = policy or DeliveryPolicy()
         self._transport = transport
@@ -355,7 +387,7 @@ class WebhookDispatcher:
             due = db.scalars(
                 select(WebhookDelivery)
                 .where(WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookDelivery.next_attempt_at <= now)
-                .order_by(WebhookDelivery.next_attempt_at)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.created_at)
                 .limit(self.policy.batch_size)
             ).all()
             for row in due:
@@ -371,7 +403,8 @@ class WebhookDispatcher:
                     .execution_options(synchronize_session=False)
                 ).rowcount  # type: ignore[attr-defined]
                 if taken == 1:
-                    claimed.append(_Claimed(row.event_id, row.tenant_id, row.url, row.body, row.attempts))
+                    claimed.append(_Claimed(row.event_id, row.tenant_id, row.url, row.body, row.attempts,
+                                            row.session_id or row.event_id))
             db.commit()
         return claimed
 
@@ -426,15 +459,25 @@ class WebhookDispatcher:
             await asyncio.to_thread(self._record, item, response.status_code, f"HTTP {response.status_code}")
 
     async def run_once(self) -> int:
-        """Deliver every due event once; returns how many were attempted."""
+        """Take new events from the core's outbox, then deliver every due one; returns how many were attempted."""
+        if self._outbox is not None:
+            await asyncio.to_thread(pump_outbox, self._outbox, self._sessions, self.policy.batch_size)
         claimed = await asyncio.to_thread(self._claim)
         if not claimed:
             return 0
         async with httpx.AsyncClient(
             timeout=self.policy.timeout_s, follow_redirects=False, transport=self._transport
         ) as client:
-            await asyncio.gather(*(self._deliver(client, item) for item in claimed))
+            # One session's events go out one after the other, in order; sessions in parallel.
+            by_session: dict[str, list[_Claimed]] = {}
+            for item in claimed:
+                by_session.setdefault(item.session_key, []).append(item)
+            await asyncio.gather(*(self._deliver_in_order(client, items) for items in by_session.values()))
         return len(claimed)
+
+    async def _deliver_in_order(self, client: httpx.AsyncClient, items: list[_Claimed]) -> None:
+        for item in items:
+            await self._deliver(client, item)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; database errors are logged and retried, never fatal."""

@@ -137,6 +137,7 @@ class SessionPublic(BaseModel):
     expires_at: AwareDatetime
     decision: str | None = Field(default=None, examples=["approved"])
     checks: list[CheckSummary] = Field(default_factory=list)
+    erased_at: AwareDatetime | None = Field(default=None, description="Set once the session was erased.")
 
 
 class CheckPublic(CheckSummary):
