@@ -173,8 +173,16 @@ def make_customer_app(tmp_path: Any, analyzer_factory: Any = None, loopback: boo
     app = create_app(settings)
     if not any(getattr(r, "path", "") == "/ident/{token}" for r in app.routes):
         app.include_router(customer.router)
-    service = IdentService.from_settings(settings, notifier=MemoryNotifier())
-    app.state.bank = _BankStub(service)
+    try:  # the bank API's wiring builds the whole state (database, service, webhooks) when it is there
+        from api.deps import open_bank  # type: ignore[attr-defined]
+    except ImportError:
+        open_bank = None
+    if open_bank is not None:
+        app.state.bank = open_bank(settings)
+        service = app.state.bank.service
+    else:
+        service = IdentService.from_settings(settings, notifier=MemoryNotifier())
+        app.state.bank = _BankStub(service)
     if analyzer_factory is not None or loopback:
         from api.media.app_state import default_analyzer_factory
 

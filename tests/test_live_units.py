@@ -136,6 +136,8 @@ def test_sampler_survives_a_broken_frame() -> None:
         ("ManyCam Virtual Webcam", True),
         ("fake_device_0", True),
         ("XSplit VCam", True),
+        ("/tmp/scene.y4m", True),
+        ("C:\\Users\\x\\replay.mp4", True),
         ("HD Pro Webcam C920 (046d:082d)", False),
         ("FaceTime HD Camera", False),
         ("Front Camera", False),

@@ -27,7 +27,8 @@ from pipelines.results import CheckResult, Reason, Verdict
 __all__ = ["CaptureSettings", "InjectionMonitor", "is_virtual_camera"]
 
 #: Names of virtual-camera drivers and injection tools as they appear in ``MediaDeviceInfo.label``
-#: (public product names; "fake_device" is Chromium's --use-fake-device-for-media-stream camera).
+#: (public product names; "fake_device" is Chromium's --use-fake-device-for-media-stream camera; a file
+#: path is what Chromium reports when a video file plays as the camera).
 VIRTUAL_CAMERA_PATTERNS = (
     r"\bobs\b",
     r"manycam",
@@ -46,6 +47,9 @@ VIRTUAL_CAMERA_PATTERNS = (
     r"droidcam",
     r"epoccam",
     r"fake[_ ]?device",
+    # A video file played as the camera: Chromium's --use-file-for-fake-video-capture reports its path.
+    r"\.(y4m|mjpe?g|mp4|webm|mkv|avi|mov)\b",
+    r"^(/|[a-z]:\\)",
 )
 _VIRTUAL = re.compile("|".join(VIRTUAL_CAMERA_PATTERNS), re.IGNORECASE)
 
