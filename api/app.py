@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from api.deps import bank_banner, bank_lifespan
 from api.errors import install_error_handlers
 from api.routers import bank, health
+from api.routers import customer as customer_router
 from videoident import __version__
 from videoident.settings import Settings
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     install_error_handlers(app)  # problem+json under /v1
     app.include_router(bank.router)
+    app.include_router(customer_router.router)  # /ident/{token}: the customer's page and live session
 
     def startup_banner(base_url: str) -> list[str]:
         return [
