@@ -34,6 +34,8 @@ __all__ = [
     "OcrUnavailableError",
     "OcrText",
     "PageSegMode",
+    "SYSTEM_TESSDATA",
+    "VISUAL_WHITELIST",
     "TesseractEngine",
     "default_tessdata_dirs",
 ]
@@ -44,6 +46,10 @@ MRZ_WHITELIST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<"
 #: one line 4.5x slower (257 ms vs 57 ms, measured on the mrz-lines crops, Nov 2026), so one thread.
 OMP_THREADS = "1"
 _SHARED_TESSDATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tessdata"
+#: Where Debian's tesseract-ocr-* packages put the stock models (``eng`` for printed text, not for MRZs).
+SYSTEM_TESSDATA = (Path("/usr/share/tesseract-ocr/5/tessdata"), Path("/usr/share/tesseract-ocr/4.00/tessdata"))
+#: Characters of a printed visual zone as our documents print it (names, dates, numbers).
+VISUAL_WHITELIST = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789./- "
 
 
 class MrzModelMissingError(RuntimeError):
@@ -69,10 +75,14 @@ class OcrText:
     confidence: float
 
 
-def default_tessdata_dirs(tessdata_dir: Path | None) -> list[Path]:
-    """Where the model is looked for, in order: the caller's folder, then ../shared/data/tessdata."""
+def default_tessdata_dirs(tessdata_dir: Path | None, language: str = "mrz") -> list[Path]:
+    """Where the model is looked for, in order: the caller's folder, then ../shared/data/tessdata (the
+    MRZ model), then for other languages the system's tessdata folders."""
     dirs = [tessdata_dir] if tessdata_dir is not None else []
-    return [*dirs, _SHARED_TESSDATA]
+    dirs.append(_SHARED_TESSDATA)
+    if language != "mrz":
+        dirs.extend(SYSTEM_TESSDATA)
+    return dirs
 
 
 def _load_library() -> ctypes.CDLL:
@@ -107,12 +117,14 @@ def _load_library() -> ctypes.CDLL:
 class TesseractEngine:
     """One tesseract instance with one model, loaded on first use (or by :meth:`warmup`), never at import.
 
-    ``language`` is the model name (``mrz``; ``eng`` only to demonstrate why it is not used).
+    ``language`` is the model name: ``mrz`` for the MRZ; ``eng`` for the printed visual zone (with
+    ``whitelist=VISUAL_WHITELIST``), never for the MRZ itself.
     """
 
-    def __init__(self, tessdata_dir: Path | None = None, language: str = "mrz") -> None:
+    def __init__(self, tessdata_dir: Path | None = None, language: str = "mrz", whitelist: str = MRZ_WHITELIST) -> None:
         self._requested_dir = tessdata_dir
         self.language = language
+        self.whitelist = whitelist
         self._lock = threading.Lock()
         self._lib: ctypes.CDLL | None = None
         self._api: int | None = None
@@ -122,11 +134,11 @@ class TesseractEngine:
     # -- loading -----------------------------------------------------------------------------------
     def model_path(self) -> Path:
         """The ``.traineddata`` file this engine uses; raises :class:`MrzModelMissingError` if none."""
-        for folder in default_tessdata_dirs(self._requested_dir):
+        for folder in default_tessdata_dirs(self._requested_dir, self.language):
             candidate = folder / f"{self.language}.traineddata"
             if candidate.is_file():
                 return candidate
-        searched = ", ".join(str(d) for d in default_tessdata_dirs(self._requested_dir))
+        searched = ", ".join(str(d) for d in default_tessdata_dirs(self._requested_dir, self.language))
         raise MrzModelMissingError(
             f"{self.language}.traineddata not found in {searched}; set VIDEOIDENT_TESSDATA_DIR to the folder "
             "holding mrz.traineddata (DoubangoTelecom/tesseractMRZ, tessdata_fast)"
@@ -140,8 +152,12 @@ class TesseractEngine:
         api = lib.TessBaseAPICreate()
         if not api or lib.TessBaseAPIInit3(api, str(path.parent).encode(), self.language.encode()) != 0:
             raise OcrUnavailableError(f"tesseract could not load {path}")
-        if lib.TessBaseAPISetVariable(api, b"tessedit_char_whitelist", MRZ_WHITELIST.encode()) != 1:
-            raise OcrUnavailableError("tesseract refused the MRZ character whitelist")
+        if lib.TessBaseAPISetVariable(api, b"tessedit_char_whitelist", self.whitelist.encode()) != 1:
+            raise OcrUnavailableError("tesseract refused the character whitelist")
+        # tesseract's diagnostics (e.g. on a blank crop) go nowhere rather than to stderr
+        lib.TessBaseAPISetVariable(api, b"debug_file", b"/dev/null")
+        # keep spaces between words in the visual zone (the whitelist would otherwise drop them)
+        lib.TessBaseAPISetVariable(api, b"preserve_interword_spaces", b"1")
         self._model_digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         self._lib, self._api, self._model_path = lib, api, path
         return lib, api
@@ -185,7 +201,10 @@ class TesseractEngine:
                     lib.TessDeleteText(pointer)
             confidence = max(0, lib.TessBaseAPIMeanTextConf(api)) / 100.0
             lib.TessBaseAPIClear(api)
-        return OcrText(text.strip().replace(" ", ""), confidence)
+        text = text.strip()
+        if " " not in self.whitelist:
+            text = text.replace(" ", "")
+        return OcrText(text, confidence)
 
     def close(self) -> None:
         with self._lock:

@@ -12,16 +12,26 @@ import cv2
 import numpy as np
 import pytest
 
-from api.benchmarks.mrz_scenes import SyntheticMrz, degrade, place_in_frame, random_mrz, render_document
+from api.benchmarks.mrz_scenes import (
+    SyntheticMrz,
+    degrade,
+    place_in_frame,
+    printed_fields,
+    random_mrz,
+    render_document,
+    render_front,
+)
 from api.cli import main
-from models.ocr import MrzModelMissingError, PageSegMode, TesseractEngine
+from models.ocr import VISUAL_WHITELIST, MrzModelMissingError, PageSegMode, TesseractEngine
 from pipelines.frame import DocumentKind, DocumentSide, DocumentView, Frame, FrameContext
 from pipelines.identity import ClaimedIdentity
-from pipelines.layouts import rectified_size_px
+from pipelines.layouts import ZoneName, rectified_size_px
 from pipelines.mrz.checkdigit import check_digit
 from pipelines.mrz.locate import band_from_rectified, split_lines
+from pipelines.mrz.parse import parse_mrz
 from pipelines.mrz.read import read_image, read_rectified
 from pipelines.mrz.stage import MrzStage
+from pipelines.mrz.visual import compare_to_visual, read_visual_zone
 from pipelines.results import Verdict
 from tests.test_mrz_parse import ICAO_TD2, ICAO_TD3
 
@@ -109,16 +119,73 @@ def _rectify(frame: np.ndarray, corners: np.ndarray, kind: DocumentKind) -> np.n
     return cv2.warpPerspective(frame, cv2.getPerspectiveTransform(corners, target), (width, height))
 
 
-def _session(mrz: SyntheticMrz, seed: int, frames: int = 12) -> list[FrameContext]:
+def _session(
+    mrz: SyntheticMrz, seed: int, frames: int = 12, printed: dict[ZoneName, str] | None = None
+) -> list[FrameContext]:
+    """A session's frames: a card shows its front for the first quarter, then its back (MRZ); a passport
+    shows its data page throughout. Rectified with the true corners (the detector's job)."""
     rng = random.Random(seed)
-    document = render_document(mrz, rng)
+    document = render_document(mrz, rng, printed)
+    front = render_front(mrz, rng, printed) if mrz.kind is DocumentKind.ID1 else None
     contexts = []
     for i in range(frames):
-        frame, corners = place_in_frame(document, rng, tilt_deg=rng.uniform(0, 20))
+        showing_front = front is not None and i < frames // 4
+        side = DocumentSide.FRONT if showing_front else DocumentSide.BACK
+        frame, corners = place_in_frame(front if showing_front else document, rng, tilt_deg=rng.uniform(0, 20))
         frame = degrade(frame, rng, rng.uniform(0, 1.2))
-        view = DocumentView(corners, _rectify(frame, corners, mrz.kind), mrz.kind, DocumentSide.BACK, None, None, 0.9)
+        view = DocumentView(corners, _rectify(frame, corners, mrz.kind), mrz.kind, side, None, None, 0.9)
         contexts.append(FrameContext(Frame(frame, i, i / 5), view))
     return contexts
+
+
+@pytest.fixture(scope="module")
+def visual_engine() -> TesseractEngine:
+    engine = TesseractEngine(language="eng", whitelist=VISUAL_WHITELIST)
+    try:
+        engine.warmup()
+    except MrzModelMissingError:
+        pytest.skip("the Debian eng model (tesseract-ocr-eng) is not installed")
+    return engine
+
+
+def test_visual_zone_matches_the_mrz_and_flags_each_mismatch(visual_engine: TesseractEngine) -> None:
+    rng = random.Random(21)
+    mrz = random_mrz(rng, DocumentKind.TD3)
+    doc = parse_mrz(mrz.lines, TODAY)
+    genuine = read_visual_zone(visual_engine, render_document(mrz, random.Random(1)), DocumentKind.TD3)
+    checks, unread = compare_to_visual(doc, genuine)
+    assert all(checks.values()) and not unread, (checks, unread)
+    for zone, value, check in [
+        (ZoneName.SURNAME, "KOWALSKI", "visual_surname"),
+        (ZoneName.BIRTHDATE, "01 JAN 1950", "visual_birth_date"),
+        (ZoneName.DOCUMENT_NUMBER, "X1234567Z", "visual_document_number"),
+    ]:
+        printed = printed_fields(mrz) | {zone: value}
+        forged = read_visual_zone(visual_engine, render_document(mrz, random.Random(1), printed), DocumentKind.TD3)
+        checks, _ = compare_to_visual(doc, forged)
+        assert checks[check] is False
+        assert sum(not ok for ok in checks.values()) == 1, checks
+
+
+def test_live_stage_compares_the_card_front_with_its_mrz(
+    engine: TesseractEngine, visual_engine: TesseractEngine
+) -> None:
+    mrz = random_mrz(random.Random(31), DocumentKind.ID1)
+    stage = MrzStage(engine, TODAY, visual_engine=visual_engine)
+    for context in _session(mrz, 32, frames=16):
+        stage.observe(context)
+    result = stage.result()
+    assert result.verdict is Verdict.PASS, result
+    assert result.measurements["checks"]["visual_surname"] == "pass"
+    assert result.measurements["visual_zone"] == "read"
+
+    forged = printed_fields(mrz) | {ZoneName.GIVEN_NAMES: "MALLORY"}
+    stage = MrzStage(engine, TODAY, visual_engine=visual_engine)
+    for context in _session(mrz, 32, frames=16, printed=forged):
+        stage.observe(context)
+    result = stage.result()
+    assert result.verdict is Verdict.FAIL and result.reason.code == "visual_zone_mismatch"
+    assert result.measurements["checks"]["visual_given_names"] == "fail"
 
 
 def test_live_stage_reaches_consensus_and_checks_the_claim(engine: TesseractEngine) -> None:
@@ -127,8 +194,9 @@ def test_live_stage_reaches_consensus_and_checks_the_claim(engine: TesseractEngi
     birth = birth.replace(year=birth.year - 100) if birth > TODAY else birth
     surname, _, given = mrz.lines[2].partition("<<")
     claim = ClaimedIdentity(given.strip("<").replace("<", " "), surname.replace("<", " "), birth)
+    contexts = _session(mrz, 6)
     stage = MrzStage(engine, TODAY, claim)
-    for context in _session(mrz, 6):
+    for context in contexts:
         stage.observe(context)
     result = stage.result()
     assert stage.done
@@ -139,7 +207,7 @@ def test_live_stage_reaches_consensus_and_checks_the_claim(engine: TesseractEngi
 
     wrong = ClaimedIdentity("Someone", "Else", birth)
     stage = MrzStage(engine, TODAY, wrong)
-    for context in _session(mrz, 6):
+    for context in contexts:
         stage.observe(context)
     result = stage.result()
     assert result.verdict is Verdict.FAIL and result.reason.code == "claim_mismatch"

@@ -19,12 +19,32 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.frame import DocumentKind
-from pipelines.layouts import LAYOUTS, MRZ_CHAR_PITCH_MM, RECTIFIED_PX_PER_MM, ZoneName, rectified_size_px
+from pipelines.layouts import (
+    LAYOUTS,
+    MRZ_CHAR_PITCH_MM,
+    RECTIFIED_PX_PER_MM,
+    Template,
+    ZoneName,
+    layout_for,
+    rectified_size_px,
+)
 from pipelines.mrz.checkdigit import check_digit
 
-__all__ = ["OCRB_FONT", "SyntheticMrz", "random_mrz", "render_document", "place_in_frame", "degrade", "mrz_crop"]
+__all__ = [
+    "OCRB_FONT",
+    "SyntheticMrz",
+    "random_mrz",
+    "printed_fields",
+    "render_document",
+    "render_front",
+    "place_in_frame",
+    "degrade",
+    "mrz_crop",
+]
+_LAYOUT_FOR_VIZ = {DocumentKind.ID1: layout_for(Template.DE_ID), DocumentKind.TD3: layout_for(Template.PASSPORT)}
 
 OCRB_FONT = Path("/usr/share/fonts/opentype/ocr-b/OCRB.otf")
+SANS_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _NAMES = ["MUELLER", "SCHMIDT", "DE<VRIES", "JANSEN", "ERIKSSON", "OBRIEN", "NGUYEN", "SCHULZE<MEIER", "BAKKER"]
 _GIVEN = ["ANNA<MARIA", "JAN", "LUKAS", "SOPHIE", "KEES<JAN", "MARIE", "OLIVER", "FATIMA", "ZOE"]
@@ -74,10 +94,34 @@ def _font(size_px: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(OCRB_FONT), size_px)
 
 
-def render_document(mrz: SyntheticMrz, rng: random.Random) -> np.ndarray:
-    """The document side holding the MRZ, rectified (10 px/mm), BGR uint8, with a light background pattern."""
-    width, height = rectified_size_px(mrz.kind)
-    layout = next(layout for layout in LAYOUTS.values() if layout.kind is mrz.kind)
+def printed_fields(mrz: SyntheticMrz) -> dict[ZoneName, str]:
+    """The visual zone a genuine document of this MRZ prints (dates DD.MM.YYYY on cards, DD MON YYYY
+    on passports, like the German card and the ICAO specimen)."""
+    names = mrz.lines[2] if mrz.kind is DocumentKind.ID1 else mrz.lines[0][5:]
+    surname, _, given = names.partition("<<")
+    line = mrz.lines[1]
+    number, birth, expiry = (mrz.lines[0][5:14], line[0:6], line[8:14]) if mrz.kind is DocumentKind.ID1 else (
+        line[0:9], line[13:19], line[21:27])  # fmt: skip
+    months = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
+
+    def date(raw: str, past: bool) -> str:
+        year = 2000 + int(raw[:2])
+        if past and year > 2026:
+            year -= 100
+        day, month = raw[4:6], int(raw[2:4])
+        return f"{day}.{month:02d}.{year}" if mrz.kind is DocumentKind.ID1 else f"{day} {months[month - 1]} {year}"
+
+    return {
+        ZoneName.SURNAME: surname.replace("<", " ").strip(),
+        ZoneName.GIVEN_NAMES: given.replace("<", " ").strip(),
+        ZoneName.BIRTHDATE: date(birth, past=True),
+        ZoneName.EXPIRY: date(expiry, past=False),
+        ZoneName.DOCUMENT_NUMBER: number.strip("<"),
+    }
+
+
+def _blank(kind: DocumentKind, rng: random.Random) -> tuple[Image.Image, tuple[int, ...]]:
+    width, height = rectified_size_px(kind)
     base = np.array([rng.randint(215, 245), rng.randint(215, 245), rng.randint(215, 245)], np.uint8)
     image = Image.fromarray(np.broadcast_to(base, (height, width, 3)).copy())
     draw = ImageDraw.Draw(image)
@@ -85,6 +129,35 @@ def render_document(mrz: SyntheticMrz, rng: random.Random) -> np.ndarray:
         y0, y1 = rng.randrange(height), rng.randrange(height)
         tone = tuple(int(c) - 25 for c in base)
         draw.line([(0, y0), (width, y1)], fill=tone, width=1)
+    return image, tuple(int(c) for c in base)
+
+
+def _draw_printed(image: Image.Image, kind: DocumentKind, printed: dict[ZoneName, str]) -> None:
+    layout = _LAYOUT_FOR_VIZ[kind]
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(SANS_FONT), 32)
+    for zone, text in printed.items():
+        x0, y0, x1, y1 = layout.box_px(zone, image.size)
+        draw.text((x0 + 4, y0 + 4), text, font=font, fill=(20, 20, 30))
+
+
+def render_front(mrz: SyntheticMrz, rng: random.Random, printed: dict[ZoneName, str] | None = None) -> np.ndarray:
+    """A card's front (ID1) with the printed visual zone (``printed``, default: the genuine fields),
+    rectified BGR uint8. For TD3 the visual zone is on the MRZ page: see :func:`render_document`."""
+    image, _ = _blank(mrz.kind, rng)
+    _draw_printed(image, mrz.kind, printed if printed is not None else printed_fields(mrz))
+    return np.array(image)[:, :, ::-1].copy()
+
+
+def render_document(mrz: SyntheticMrz, rng: random.Random, printed: dict[ZoneName, str] | None = None) -> np.ndarray:
+    """The document side holding the MRZ, rectified (10 px/mm), BGR uint8, with a light background pattern.
+    A passport page also carries its printed visual zone (``printed``, default: the genuine fields)."""
+    width, height = rectified_size_px(mrz.kind)
+    layout = next(layout for layout in LAYOUTS.values() if layout.kind is mrz.kind)
+    image, _ = _blank(mrz.kind, rng)
+    draw = ImageDraw.Draw(image)
+    if mrz.kind is DocumentKind.TD3:
+        _draw_printed(image, mrz.kind, printed if printed is not None else printed_fields(mrz))
     x0, y0, x1, y1 = layout.box_px(ZoneName.MRZ, (width, height))
     pitch_px = MRZ_CHAR_PITCH_MM * RECTIFIED_PX_PER_MM
     font = _font(round(pitch_px / (_font(100).getlength("<") / 100)))
@@ -96,7 +169,7 @@ def render_document(mrz: SyntheticMrz, rng: random.Random) -> np.ndarray:
             draw.text((x0 + 3 + j * pitch_px, y), char, font=font, fill=(ink, ink, ink))
     # a few printed labels above the MRZ so the band finder meets other text too
     label = _font(28)
-    draw.text((width * 0.35, height * 0.2), "SPECIMEN", font=label, fill=(60, 60, 90))
+    draw.text((width * 0.35, height * 0.06), "SPECIMEN", font=label, fill=(60, 60, 90))
     return np.array(image)[:, :, ::-1].copy()
 
 

@@ -123,4 +123,5 @@ def parse_printed_date(text: str) -> dt.date | None:
 
 
 _MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
-_MONTHS.update({"MAI": 5, "OKT": 10, "DEZ": 12, "MRT": 3, "MEI": 5})
+# German and Dutch abbreviations as printed on those cards (fixtures/documents.py prints "12 MAA/MAR 1974").
+_MONTHS.update({"MAI": 5, "OKT": 10, "DEZ": 12, "MRT": 3, "MEI": 5, "MAA": 3, "MÄR": 3})

@@ -3,7 +3,10 @@
 :class:`MrzStage` implements :class:`pipelines.frame.Stage`. ``observe`` is cheap unless a frame is worth
 OCR: it OCRs the located, rectified document (``context.document``) when the frame is sharp enough and
 the last attempt is at least :data:`MIN_INTERVAL_S` ago; without a located document it tries the raw
-frame, less often (:data:`RAW_FRAME_INTERVAL_S`). Once consensus is reached it stops reading.
+frame, less often (:data:`RAW_FRAME_INTERVAL_S`). Once consensus is reached it stops reading the MRZ.
+
+With a ``visual_engine`` (a general OCR model) it also reads the printed visual zone a few times
+(:data:`VISUAL_READS`) from the side that carries it, and compares it with the MRZ at ``result()``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pipelines.mrz.crosscheck import compare_to_claim
 from pipelines.mrz.locate import band_from_rectified, sharpness
 from pipelines.mrz.read import EXPECTED_LINES, read_band, read_image
 from pipelines.mrz.result import NAME, model_missing_result, mrz_result, not_found_result
+from pipelines.mrz.visual import compare_to_visual, read_visual_zone
 from pipelines.results import CheckResult
 
 __all__ = ["MrzStage", "MIN_INTERVAL_S", "RAW_FRAME_INTERVAL_S", "MIN_BAND_SHARPNESS"]
@@ -31,6 +35,8 @@ RAW_FRAME_INTERVAL_S = 1.5
 #: Synthetic bands at 10 px/mm: ~900 sharp, ~250 at blur sigma 1.5 (still read), ~60 at sigma 3
 #: (unreadable); 80 keeps every readable band (api/benchmarks/mrz.py, Nov 2026).
 MIN_BAND_SHARPNESS = 80.0
+#: Visual-zone reads kept (each ~5 OCR calls of ~50 ms); candidates from all of them are compared.
+VISUAL_READS = 3
 #: After this many attempts without any MRZ-shaped text the stage keeps trying, but less often.
 BACKOFF_AFTER_ATTEMPTS = 20
 
@@ -41,8 +47,18 @@ class MrzStage:
 
     name = NAME
 
-    def __init__(self, engine: TesseractEngine, reference_date: dt.date, claim: ClaimedIdentity | None = None) -> None:
+    def __init__(
+        self,
+        engine: TesseractEngine,
+        reference_date: dt.date,
+        claim: ClaimedIdentity | None = None,
+        visual_engine: TesseractEngine | None = None,
+    ) -> None:
         self._engine = engine
+        self._visual_engine = visual_engine
+        self._visual: dict[str, list[str]] = {}
+        self._visual_reads = 0
+        self._last_visual_s: float | None = None
         self._claim = claim
         self._consensus = MrzConsensus(reference_date)
         self._last_attempt_s: float | None = None
@@ -57,7 +73,26 @@ class MrzStage:
 
     @property
     def done(self) -> bool:
-        return self._model_missing is not None or self._reached
+        visual_done = self._visual_engine is None or self._visual_reads >= VISUAL_READS
+        return self._model_missing is not None or (self._reached and visual_done)
+
+    def _observe_visual(self, context: FrameContext) -> None:
+        document = context.document
+        if self._visual_engine is None or document is None or self._visual_reads >= VISUAL_READS:
+            return
+        if document.kind is DocumentKind.ID1 and document.side is DocumentSide.BACK:
+            return  # a card's printed data is on its front
+        t_s = context.frame.t_s
+        if self._last_visual_s is not None and t_s - self._last_visual_s < MIN_INTERVAL_S:
+            return
+        if sharpness(document.rectified) < MIN_BAND_SHARPNESS:
+            return
+        self._last_visual_s = t_s
+        reads = read_visual_zone(self._visual_engine, document.rectified, document.kind)
+        if reads:
+            self._visual_reads += 1
+            for field, texts in reads.items():
+                self._visual.setdefault(field, []).extend(texts)
 
     def _due(self, t_s: float, interval_s: float) -> bool:
         if self._attempts > BACKOFF_AFTER_ATTEMPTS and self._consensus.attempts == 0:
@@ -65,7 +100,10 @@ class MrzStage:
         return self._last_attempt_s is None or t_s - self._last_attempt_s >= interval_s
 
     def observe(self, context: FrameContext) -> None:
-        if self._model_missing is not None or self._reached:
+        if self._model_missing is not None:
+            return
+        self._observe_visual(context)
+        if self._reached:
             return
         t_s = context.frame.t_s
         document = context.document
@@ -96,6 +134,11 @@ class MrzStage:
         if state.document is None:
             return not_found_result(self._attempts)
         extra = compare_to_claim(state.document, self._claim) if self._claim is not None else {}
+        visual: dict[str, object] = {"visual_zone": "not_read"}
+        if self._visual:
+            visual_checks, unread = compare_to_visual(state.document, self._visual)
+            extra |= visual_checks
+            visual = {"visual_zone": "read", "visual_unread": unread, "visual_reads": self._visual_reads}
         return mrz_result(
             state.document,
             extra_checks=extra,
@@ -105,4 +148,5 @@ class MrzStage:
             attempts=self._attempts,
             skipped_blurred=self._skipped_blurred,
             consensus=state.reached,
+            **visual,
         )

@@ -1,0 +1,100 @@
+"""The printed visual zone (VIZ) against the MRZ: OCR the name, date of birth, expiry and document
+number from their zones on the rectified document, and compare each with the MRZ.
+
+Zones come from ``pipelines.layouts``. A ``DocumentView`` says the document kind but not the template,
+so every layout of that kind is tried and a field matches when any of its candidate reads matches
+(the Dutch and German cards share the name and birth-date zones and differ in the others).
+The OCR engine here is a general one (``eng`` with :data:`models.ocr.VISUAL_WHITELIST`), never the MRZ
+model. A field that could not be read is not compared; it is listed as unread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import cv2
+import numpy as np
+
+from models.ocr import PageSegMode, TesseractEngine
+from pipelines.frame import DocumentKind
+from pipelines.layouts import LAYOUTS, ZoneName
+from pipelines.mrz.crosscheck import names_match, parse_printed_date
+from pipelines.mrz.parse import MrzDocument
+
+__all__ = ["VISUAL_FIELDS", "read_visual_zone", "compare_to_visual"]
+
+#: The printed fields compared with the MRZ, and the check each gives.
+VISUAL_FIELDS: Mapping[ZoneName, str] = {
+    ZoneName.SURNAME: "visual_surname",
+    ZoneName.GIVEN_NAMES: "visual_given_names",
+    ZoneName.BIRTHDATE: "visual_birth_date",
+    ZoneName.EXPIRY: "visual_expiry_date",
+    ZoneName.DOCUMENT_NUMBER: "visual_document_number",
+}
+#: Margin around a field zone, mm (layouts are good to ~1 mm; pipelines/layouts.py).
+FIELD_MARGIN_MM = 1.0
+#: Field crops are scaled to this height before OCR (printed text ~3 mm high fills ~60% of a 4-5 mm zone;
+#: tesseract reads best with x-heights of 20-30 px).
+FIELD_HEIGHT_PX = 64
+
+
+def _crops(rectified: np.ndarray, kind: DocumentKind, zone: ZoneName) -> list[np.ndarray]:
+    height, width = rectified.shape[:2]
+    seen: set[tuple[int, int, int, int]] = set()
+    crops = []
+    for layout in LAYOUTS.values():
+        if layout.kind is not kind or zone not in layout.zones:
+            continue
+        x0, y0, x1, y1 = layout.box_px(zone, (width, height))
+        mx = round(FIELD_MARGIN_MM * width / layout.size_mm[0])
+        box = (max(0, x0 - mx), max(0, y0 - mx), min(width, x1 + mx), min(height, y1 + mx))
+        if box in seen:
+            continue
+        seen.add(box)
+        crop = rectified[box[1] : box[3], box[0] : box[2]]
+        grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        scale = FIELD_HEIGHT_PX / max(1, grey.shape[0])
+        crops.append(cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC))
+    return crops
+
+
+def read_visual_zone(engine: TesseractEngine, rectified: np.ndarray, kind: DocumentKind) -> dict[str, list[str]]:
+    """Candidate reads per field (``ZoneName`` value -> texts), from the side holding the printed data
+    (a card's front, a passport's data page). BGR uint8, rectified."""
+    out: dict[str, list[str]] = {}
+    for zone in VISUAL_FIELDS:
+        texts = [engine.recognise(crop, PageSegMode.SINGLE_LINE).text for crop in _crops(rectified, kind, zone)]
+        texts = [t for t in texts if t.strip()]
+        if texts:
+            out[zone.value] = texts
+    return out
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+def compare_to_visual(document: MrzDocument, reads: Mapping[str, Iterable[str]]) -> tuple[dict[str, bool], list[str]]:
+    """(checks, unread fields). ``reads``: candidate texts per field, e.g. from several frames."""
+    fields = document.fields
+    checks: dict[str, bool] = {}
+    unread: list[str] = []
+    names_full = not (document.lines[2] if len(document.lines) == 3 else document.lines[0]).endswith("<")
+    for zone, check in VISUAL_FIELDS.items():
+        texts = [t for t in reads.get(zone.value, []) if t.strip()]
+        if not texts:
+            unread.append(zone.value)
+            continue
+        if zone is ZoneName.SURNAME:
+            ok = any(names_match(str(fields["surname"]), t, names_full) for t in texts)
+        elif zone is ZoneName.GIVEN_NAMES:
+            ok = any(names_match(str(fields["given_names"]), t, names_full) for t in texts)
+        elif zone is ZoneName.BIRTHDATE:
+            ok = any((d := parse_printed_date(t)) is not None and d.isoformat() == fields["birth_date"] for t in texts)
+        elif zone is ZoneName.EXPIRY:
+            ok = any((d := parse_printed_date(t)) is not None and d.isoformat() == fields["expiry_date"] for t in texts)
+        else:
+            ok = any(_alnum(t) == fields["document_number"] for t in texts)
+        checks[check] = ok
+    return checks, unread
