@@ -161,41 +161,22 @@ def make_customer_app(tmp_path: Any, analyzer_factory: Any = None, loopback: boo
     router and an IdentService; returns ``(app, service)``. ``analyzer_factory`` replaces the session
     analyzer (transport tests); the live hub uses loopback ICE."""
     from api.app import create_app
+    from api.deps import open_bank
     from api.media.app_state import VaultSegmentSink
     from api.media.hub import LiveHub
     from api.media.ice import IceConfig
-    from api.routers import customer
-    from videoident.notify.memory import MemoryNotifier
-    from videoident.service import IdentService
     from videoident.settings import Settings
 
     settings = Settings(environment="test", data_dir=tmp_path, master_key=_test_master_key())
     app = create_app(settings)
-    if not any(getattr(r, "path", "") == "/ident/{token}" for r in app.routes):
-        app.include_router(customer.router)
-    try:  # the bank API's wiring builds the whole state (database, service, webhooks) when it is there
-        from api.deps import open_bank  # type: ignore[attr-defined]
-    except ImportError:
-        open_bank = None
-    if open_bank is not None:
-        app.state.bank = open_bank(settings)
-        service = app.state.bank.service
-    else:
-        service = IdentService.from_settings(settings, notifier=MemoryNotifier())
-        app.state.bank = _BankStub(service)
+    app.state.bank = open_bank(settings)  # database, migrations, core service (memory notifier in test)
+    service = app.state.bank.service
     if analyzer_factory is not None or loopback:
         from api.media.app_state import default_analyzer_factory
 
         factory = analyzer_factory or default_analyzer_factory()
         app.state.live_hub = LiveHub(IceConfig(loopback_only=loopback), factory, VaultSegmentSink(service))
     return app, service
-
-
-class _BankStub:
-    """What the customer router reads of ``app.state.bank``: the core service."""
-
-    def __init__(self, service: Any) -> None:
-        self.service = service
 
 
 def _test_master_key() -> str:

@@ -28,6 +28,7 @@ from api.media.sampler import DEFAULT_ANALYSED_FPS, NewestFrameSampler
 from api.media.sdp import BITRATE_720P, allow_bitrate, negotiated_codecs
 from api.media.tracks import SessionTrack
 from pipelines.frame import Frame
+from pipelines.results import Verdict, combine_verdicts
 
 __all__ = ["LiveAnalyzer", "LiveSession", "PeerRole"]
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 1.0
 #: Unchanged guidance is repeated this often so a page that reconnected gets it again.
 GUIDANCE_REPEAT_S = 3.0
+_VERDICTS = frozenset(v.value for v in Verdict)
 #: Check status goes to the customer's page this often.
 CHECKS_INTERVAL_S = 2.0
 
@@ -280,6 +282,13 @@ class LiveSession:
         """The analyzer's latest report with the transport's ``injection`` section and live statistics."""
         report = dict(self._report)
         report["injection"] = self.injection.result().to_json()
+        # The top-level verdict summarises every section, the transport's injection check included.
+        verdicts = [
+            Verdict(section["verdict"])
+            for section in report.values()
+            if isinstance(section, Mapping) and section.get("verdict") in _VERDICTS
+        ]
+        report["verdict"] = combine_verdicts(verdicts).value
         report["live"] = self.stats()
         return report
 
