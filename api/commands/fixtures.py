@@ -5,6 +5,8 @@
     videoident fixtures scene --template de-id --attack screen-replay --size 640x480 --fps 15 --seconds 8 \\
         --seed 7 --out out/scene
         -> scene.y4m (Chromium's fake webcam format), truth.json (scene and per-frame truth), preview.png
+    videoident fixtures bench [--quick]
+        -> seconds to generate an 8-second scene at 720p and 480p (the target: 720p in under 10 s)
 
 Everything is invented from the seed except the face photos, read from ../shared/data/faces (or the
 public-domain astronaut in a clone without it). The documents say SPECIMEN; nothing here is customer data.
@@ -60,6 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scene.add_argument("--out", type=Path, required=True, help="output folder (created)")
     scene.set_defaults(handler=run_scene)
 
+    bench = sub.add_parser("bench", help="time scene generation (target: 8 s of 720p in under 10 s)")
+    bench.add_argument("--quick", action="store_true", help="2-second scenes instead of 8")
+    bench.set_defaults(handler=run_bench)
+
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -111,4 +117,11 @@ def run_scene(args: argparse.Namespace) -> int:
     _write_json(args.out / "truth.json", data)
     print(f"wrote scene.y4m ({count} frames, {spec.size[0]}x{spec.size[1]} at {spec.fps:g} fps), truth.json, "
           f"preview.png to {args.out}")
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from fixtures.benchmark import run
+
+    print(json.dumps(run(quick=args.quick), indent=1))
     return 0
