@@ -203,3 +203,21 @@ def new_customer_session(service: Any, locale: str = "en") -> tuple[str, str]:
         contact=Contact(email="erika@example.org"),
     )
     return created.session.id, created.customer_token
+
+
+def approve_with_tan(service: Any, session_id: str) -> str:
+    """Drive a session in a call to ``tan_pending`` as an agent and a supervisor would (override, four-eyes
+    confirmation), and return the TAN the memory notifier received."""
+    import re
+
+    from videoident.states import Decision, ReasonCode
+
+    service.decide(
+        session_id, "agent-1", Decision.APPROVED, ReasonCode.IDENTITY_VERIFIED, override_reason="test: checks stubbed"
+    )
+    service.review(session_id, "supervisor-1", confirm=True)
+    message = service.notifier.last_to("erika@example.org")
+    assert message is not None, "no TAN was sent"
+    match = re.search(r"\b(\d{6})\b", message.body)
+    assert match, "the TAN message holds no 6-digit code"
+    return match.group(1)

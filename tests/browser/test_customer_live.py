@@ -12,7 +12,13 @@ import pytest
 
 from api.media.verification import agent_code
 from tests.browser.conftest import chromium_args, js_wait, wait_for, write_y4m
-from tests.test_live_support import LevelAnalyzer, draw_index, make_customer_app, new_customer_session
+from tests.test_live_support import (
+    LevelAnalyzer,
+    approve_with_tan,
+    draw_index,
+    make_customer_app,
+    new_customer_session,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -92,5 +98,20 @@ def test_consent_waiting_guidance_reconnect_and_rtl(tmp_path: Path, chromium: st
             page.select_option("#lang", "fa")
             assert page.evaluate("document.documentElement.dir") == "rtl"
             assert page.inner_text("#agent-code-box span") == "کد کارشناس شما"
+            page.select_option("#lang", "en")
+
+            # Approved (the agent ends the call first, then decides): the page asks for the TAN.
+            server.call(app.state.live_hub.close(session_id))
+            tan = approve_with_tan(service, session_id)
+            page.wait_for_selector("#step-tan:not([hidden])", timeout=20_000)
+            wrong = "000000" if tan != "000000" else "111111"
+            page.fill("#tan-input", wrong)
+            page.click("#tan-form button")
+            assert js_wait(page, "document.querySelector('#tan-message').textContent.includes('2 attempt')")
+            page.fill("#tan-input", tan[:3] + " " + tan[3:])
+            page.click("#tan-form button")
+            page.wait_for_selector("#step-done:not([hidden])")
+            assert "Example Bank" in page.inner_text("#step-done")
+            assert service.get_session(session_id).status.value == "completed"
         finally:
             browser.close()
