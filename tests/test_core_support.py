@@ -73,12 +73,18 @@ def _truncate(engine: Engine) -> None:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
+def migrated_sqlite(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'core.db'}")
+    migrate(engine)
+    return engine
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated, empty database: a SQLite file, or the run's PostgreSQL database (emptied per test)."""
+    """A migrated, empty database: a SQLite file, or the run's PostgreSQL database (emptied per test).
+    Modules whose subject is not storage override it with a SQLite-only ``engine`` fixture."""
     if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'core.db'}")
-        migrate(eng)
+        eng = migrated_sqlite(tmp_path)
     else:
         eng = make_engine(request.getfixturevalue("postgres_url"))
         migrate(eng)
@@ -145,9 +151,9 @@ def complete_captures(service: IdentService, session_id: str, verdict: Verdict =
     service.store_evidence(session_id, EvidenceKind.FRONT, png(), "image/png", template=Template.DE_ID)
     service.store_evidence(session_id, EvidenceKind.BACK, png(), "image/png", template=Template.DE_ID)
     service.store_evidence(session_id, EvidenceKind.FACE, png(640, 480), "image/png")
-    for name in REQUIRED_CHECKS:
-        service.record_check(session_id, CheckResult(name, verdict, Reason("ok" if verdict is Verdict.PASS else
-                                                                          "not_ok", "checked"), 0.9))
+    code = "ok" if verdict is Verdict.PASS else "not_ok"
+    service.record_checks(session_id, [CheckResult(name, verdict, Reason(code, "checked"), 0.9)
+                                       for name in REQUIRED_CHECKS])
 
 
 def tan_from(notifier: MemoryNotifier, recipient: str = CANARY_EMAIL) -> str:

@@ -23,10 +23,9 @@ from tests.test_core_support import (  # noqa: F401 - fixtures
     FakeClock,
     clock,
     complete_captures,
-    engine,
     keyring,
+    migrated_sqlite,
     new_session,
-    postgres_url,
 )
 from videoident.crypto import KeyRing
 from videoident.db import make_sessionmaker
@@ -38,6 +37,15 @@ from videoident.settings import Environment
 from videoident.states import Decision, ReasonCode
 from videoident.vault import EvidenceVault
 from videoident.views import Contact
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """SQLite only: this module's subject is not storage (test_core_service covers both databases)."""
+    eng = migrated_sqlite(tmp_path)
+    yield eng
+    eng.dispose()
+
 
 
 def free_port() -> int:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -17,11 +19,10 @@ from tests.test_core_support import (  # noqa: F401 - fixtures
     claimed,
     clock,
     complete_captures,
-    engine,
     keyring,
+    migrated_sqlite,
     new_session,
     notifier,
-    postgres_url,
     service,
     tan_from,
 )
@@ -40,6 +41,15 @@ from videoident.tan import (
     normalise_entry,
     render_message,
 )
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """SQLite only: this module's subject is not storage (test_core_service covers both databases)."""
+    eng = migrated_sqlite(tmp_path)
+    yield eng
+    eng.dispose()
+
 
 
 def approved_session(service: IdentService) -> str:

@@ -7,8 +7,10 @@ an entry breaks its hash; deleting one leaves a gap in ``seq`` and breaks the ne
 elsewhere: :func:`verify_chain` accepts the expected head hash.)
 
 Appends happen inside the caller's database transaction, so a status change and its audit entry commit
-together. ``seq`` is the primary key: two concurrent appenders that read the same head collide on it and
-one transaction fails and is retried by the caller (:mod:`videoident.service` does).
+together. On PostgreSQL appenders are serialised by a transaction-scoped advisory lock (taken before the
+head is read, released at commit), so they never race. On SQLite the database lock serialises writers;
+should two still read the same head, ``seq`` (the primary key) makes one fail, and the caller retries
+(:mod:`videoident.service_core` does).
 
 Details carry ids, statuses and reason codes only — never a name, an MRZ, a TAN or a comment.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from videoident.records import AuditEventRecord
@@ -36,6 +38,8 @@ GENESIS_HASH = "0" * 64
 MAX_DETAIL_VALUE_CHARS = 200
 #: Rows read per batch while verifying (keeps memory flat on long chains).
 VERIFY_BATCH = 1000
+#: PostgreSQL advisory lock id of the chain head (an arbitrary constant: "VIAU" in ASCII).
+AUDIT_LOCK_KEY = 0x56494155
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ def append(
     if at.tzinfo is None:
         raise ValueError("audit times must be aware UTC")
     clean = _check_details(details or {})
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
     head = db.execute(select(AuditEventRecord.seq, AuditEventRecord.hash).order_by(AuditEventRecord.seq.desc())
                       .limit(1)).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)

@@ -10,7 +10,7 @@ data key. Evidence, erasure and keys live in :mod:`videoident.service_evidence`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -185,20 +185,29 @@ class IdentService(EvidenceMixin, TanMixin):
 
     def record_check(self, session_id: str, result: CheckResult, actor: audit.Actor = audit.SYSTEM) -> None:
         """Store one automatic check's result (measurements sealed: they may hold MRZ fields)."""
+        self.record_checks(session_id, [result], actor)
+
+    def record_checks(self, session_id: str, results: Iterable[CheckResult], actor: audit.Actor = audit.SYSTEM
+                      ) -> None:
+        """Store several check results (e.g. every section of a session report) in one transaction."""
+        results = list(results)
+
         def work(db: Session) -> None:
             record = self._session(db, session_id)
             if SessionStatus(record.status) in TERMINAL:
                 raise ValueError("the session has ended")
             key = self._data_key(db, session_id)
-            row = CheckResultRecord(id=new_id(), session_id=session_id, name=result.name,
-                                    verdict=result.verdict.value, score=result.score,
-                                    reason_code=result.reason.code, recorded_at=self.clock())
-            row.payload_enc = self._seal_json(key, session_id, f"check/{row.id}",
-                                              {"reason_text": result.reason.text,
-                                               "measurements": dict(result.measurements)})
-            db.add(row)
-            self._audit(db, actor, "check.recorded", record, check=result.name, verdict=result.verdict.value,
-                        reason_code=result.reason.code)
+            now = self.clock()
+            for result in results:
+                row = CheckResultRecord(id=new_id(), session_id=session_id, name=result.name,
+                                        verdict=result.verdict.value, score=result.score,
+                                        reason_code=result.reason.code, recorded_at=now)
+                row.payload_enc = self._seal_json(key, session_id, f"check/{row.id}",
+                                                  {"reason_text": result.reason.text,
+                                                   "measurements": dict(result.measurements)})
+                db.add(row)
+                self._audit(db, actor, "check.recorded", record, check=result.name, verdict=result.verdict.value,
+                            reason_code=result.reason.code)
 
         self._tx(work)
 

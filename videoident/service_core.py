@@ -8,12 +8,14 @@ import hashlib
 import json
 import logging
 import os
+import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -36,6 +38,8 @@ log = logging.getLogger("videoident.service")
 SESSION_TTL = timedelta(hours=48)
 #: Retries of a transaction that lost a race (audit chain head or session version) before giving up.
 MAX_TX_ATTEMPTS = 8
+#: Upper bound of the random pause before retry n is n times this (seconds): writes take a few ms.
+RETRY_BACKOFF_S = 0.02
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -43,6 +47,12 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _is_lock_error(exc: OperationalError) -> bool:
+    """SQLite's "database is locked" (busy timeout ran out) or a PostgreSQL serialization/deadlock error."""
+    text = str(exc.orig).lower() if exc.orig is not None else ""
+    return "database is locked" in text or "deadlock detected" in text or "could not serialize" in text
 
 
 def token_hash(token: str) -> str:
@@ -95,11 +105,13 @@ class ServiceCore:
                 result = work(db)
                 db.commit()
                 return result
-            except (IntegrityError, StaleDataError):
+            except (IntegrityError, StaleDataError, OperationalError) as exc:
                 db.rollback()
-                if attempt == MAX_TX_ATTEMPTS:
+                if attempt == MAX_TX_ATTEMPTS or (isinstance(exc, OperationalError) and not _is_lock_error(exc)):
                     raise
                 log.info("transaction lost a race, retrying (attempt %d)", attempt)
+                # Random backoff so the losers of a race do not collide again in lock-step.
+                time.sleep(random.uniform(0, RETRY_BACKOFF_S * attempt))  # noqa: S311 - jitter
             except BaseException:
                 db.rollback()
                 raise

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from pipelines.frame import DocumentSide
@@ -29,7 +29,7 @@ from videoident.records import (
 )
 from videoident.service_core import ServiceCore
 from videoident.states import TERMINAL, Decision, ReasonCode, SessionStatus
-from videoident.vault import DOCUMENT_KINDS, EvidenceKind, Variant
+from videoident.vault import DOCUMENT_KINDS, PRIVATE_KINDS, EvidenceKind, Variant
 from videoident.views import EvidenceView
 
 __all__ = ["EvidenceMixin", "RecoveryReport"]
@@ -55,7 +55,8 @@ class EvidenceMixin(ServiceCore):
         """Seal one capture into the vault. A document still (front/back) with its ``template`` is masked by
         the tenant's storage policy before it is stored, and an export variant masked by the export policy
         is stored next to it. Without a template it is kept sealed but never exported (it cannot be masked);
-        a recording segment is never exported either. Returns the stored rows (stored first)."""
+        recordings, face templates and extracted data are never exported either. Returns the stored rows
+        (stored first)."""
         if not data or len(data) > MAX_EVIDENCE_BYTES:
             raise ValueError("evidence must be between 1 byte and 32 MiB")
         with self._sessions() as db:
@@ -80,7 +81,7 @@ class EvidenceMixin(ServiceCore):
                     raise ValueError("could not encode the masked still")
                 masked = sorted(field.value for field in result.fields)
                 variants.append((variant, png.tobytes(), "image/png", masked))
-        elif kind in DOCUMENT_KINDS or kind is EvidenceKind.RECORDING_SEGMENT:
+        elif kind in DOCUMENT_KINDS or kind in PRIVATE_KINDS:
             variants.append((Variant.STORED, data, media_type, None))
         else:
             variants += [(Variant.STORED, data, media_type, []), (Variant.EXPORT, data, media_type, [])]
@@ -131,6 +132,19 @@ class EvidenceMixin(ServiceCore):
 
         return self._tx(work)
 
+    def latest_private(self, session_id: str, kind: EvidenceKind, actor: audit.Actor, *,
+                       tenant_id: str | None = None) -> bytes | None:
+        """The newest sealed item of ``kind`` (e.g. the face template of a reference session), or None;
+        audited as a view."""
+        with self._sessions() as db:
+            self._session(db, session_id, tenant_id)
+            item_id = db.execute(select(EvidenceRecord.id).where(
+                EvidenceRecord.session_id == session_id, EvidenceRecord.kind == kind.value)
+                .order_by(EvidenceRecord.created_at.desc())).scalars().first()
+        if item_id is None:
+            return None
+        return self.read_evidence(session_id, item_id, actor, tenant_id=tenant_id, export=False)[1]
+
     # ----------------------------------------------------------------- erasure and retention
     def erase(self, session_id: str, actor: audit.Actor, *, tenant_id: str | None = None,
               why: str = "requested") -> None:
@@ -140,6 +154,9 @@ class EvidenceMixin(ServiceCore):
             record = self._session(db, session_id, tenant_id)
             if record.erased_at is not None:
                 return False
+            if db.get_bind().dialect.name == "sqlite":
+                # Zero freed bytes, so the old wrapped key does not linger in the page's free space.
+                db.execute(text("PRAGMA secure_delete=ON"))
             if SessionStatus(record.status) not in TERMINAL:
                 record.decision, record.reason_code = Decision.ABORTED.value, ReasonCode.CANCELLED_BY_BANK.value
                 record.decided_by, record.decided_at = actor.id, self.clock()
@@ -158,8 +175,21 @@ class EvidenceMixin(ServiceCore):
             return True
 
         if self._tx(work):
+            self._purge_sqlite_history()
             removed = self.vault.delete_session(session_id)
             log.info("session %s erased (%d vault files removed)", session_id, removed)
+
+    def _purge_sqlite_history(self) -> None:
+        """SQLite keeps old page images in its write-ahead log until a checkpoint: copy the pages back and
+        truncate the log, so no earlier version of the wrapped key survives in a file. (PostgreSQL keeps dead
+        row versions until VACUUM reuses them; there the defence is that they are wrapped by a master key
+        that rotation retires, see docs/core.md.)"""
+        with self._sessions() as db:
+            if db.get_bind().dialect.name != "sqlite":
+                return
+            busy = db.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).first()
+            if busy is not None and busy[0]:
+                log.warning("WAL checkpoint after erasure was blocked by a reader; it completes at the next one")
 
     def shred_past_retention(self) -> int:
         """Erase every ended session past its tenant's retention period; returns how many."""

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from videoident.crypto import RandomBytes, open_sealed, seal
 
-__all__ = ["EvidenceVault", "VaultError", "evidence_aad", "EvidenceKind", "Variant", "DOCUMENT_KINDS"]
+__all__ = ["EvidenceVault", "VaultError", "evidence_aad", "EvidenceKind", "Variant", "DOCUMENT_KINDS",
+           "PRIVATE_KINDS"]
 
 
 class EvidenceKind(StrEnum):
@@ -31,6 +32,8 @@ class EvidenceKind(StrEnum):
     BACK = "back"  # a rectified still of the document's back
     FACE = "face"  # a still of the customer's face
     RECORDING_SEGMENT = "recording_segment"  # a piece of the call's recording (never exported: unmaskable)
+    FACE_TEMPLATE = "face_template"  # the live face's encoding (pipelines.face.template bytes), for re-identification
+    EXTRACTED_DATA = "extracted_data"  # JSON of the fields read from the document (MRZ, visual zone)
     OTHER = "other"
 
 
@@ -41,6 +44,8 @@ class Variant(StrEnum):
 
 #: Evidence kinds that show a document and therefore go through masking.
 DOCUMENT_KINDS = frozenset({EvidenceKind.FRONT, EvidenceKind.BACK})
+#: Kinds that are kept sealed for the service itself and never exported as files.
+PRIVATE_KINDS = frozenset({EvidenceKind.RECORDING_SEGMENT, EvidenceKind.FACE_TEMPLATE, EvidenceKind.EXTRACTED_DATA})
 
 TMP_SUFFIX = ".tmp"
 BLOB_SUFFIX = ".sealed"
