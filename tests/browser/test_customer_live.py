@@ -22,6 +22,9 @@ from tests.test_live_support import (
 
 pytestmark = pytest.mark.browser
 
+#: The page fits a phone's width: nothing makes it scroll sideways.
+NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+
 
 def _dark_scene(width: int = 640, height: int = 480, frames: int = 30) -> list[np.ndarray]:
     """A dim room (the analyzer asks for more light) with the frame number drawn in the corner."""
@@ -51,10 +54,19 @@ def test_consent_waiting_guidance_reconnect_and_rtl(tmp_path: Path, chromium: st
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=chromium_args(y4m))
         try:
-            page = browser.new_page(locale="en-GB")
+            # A phone: small portrait viewport, touch, high pixel density.
+            context = browser.new_context(
+                locale="en-GB",
+                viewport={"width": 390, "height": 844},
+                is_mobile=True,
+                has_touch=True,
+                device_scale_factor=3,
+            )
+            page = context.new_page()
             page.goto(f"{server.url}/ident/{token}")
             # Consent: says who, what, why, how long and that nothing goes to third parties.
             page.wait_for_selector("#step-consent:not([hidden])")
+            assert page.evaluate(NO_SIDEWAYS_SCROLL)
             consent = page.inner_text("#step-consent")
             assert "Example Bank" in consent and "third parties" in consent and "years" in consent
             assert page.is_disabled("#consent-next")
@@ -64,6 +76,7 @@ def test_consent_waiting_guidance_reconnect_and_rtl(tmp_path: Path, chromium: st
             page.wait_for_selector("#camera-status.ok")
             page.click("#check-next")
             page.wait_for_selector("#step-live:not([hidden])")
+            assert page.evaluate(NO_SIDEWAYS_SCROLL)
             assert js_wait(page, "document.querySelector('#queue-line').textContent.length > 0")
             assert "queue" in page.inner_text("#queue-line") or "next" in page.inner_text("#queue-line")
 
