@@ -27,7 +27,7 @@ from api.errors import ApiProblem
 from videoident.db import make_engine, make_sessionmaker
 from videoident.idempotency import IdempotencyStore
 from videoident.masking_policy import Profile
-from videoident.ratelimit import RateLimiter, TokenBucketLimiter
+from videoident.ratelimit import RateLimiter, RateLimitSettings
 from videoident.service import IdentService
 from videoident.settings import Environment, Settings
 from videoident.tenants import AuthenticatedKey, SecretBox, authenticate, ensure_schema, provision_tenant
@@ -88,7 +88,7 @@ def open_bank(
     dispatcher = WebhookDispatcher(sessions, box, policy or DeliveryPolicy(environment=settings.environment),
                                    outbox=service)
     return BankState(settings=settings, service=service, engine=engine, sessions=sessions, box=box,
-                     limiter=limiter if limiter is not None else TokenBucketLimiter(),
+                     limiter=limiter if limiter is not None else RateLimitSettings().limiter(),
                      idempotency=IdempotencyStore(sessions, box), dispatcher=dispatcher)
 
 

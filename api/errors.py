@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "ApiProblem", "FieldError", "Problem", "install_error_handlers", "problem_responses"]
 
@@ -111,6 +112,18 @@ def _loc(parts: Sequence[Any]) -> str:
     return ".".join(str(p) for p in parts) or "request"
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (routes may be nested in included routers)."""
+    methods = set()
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+            methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI, prefix: str = "/v1") -> None:
     """Problem bodies for requests under ``prefix``; other routes (pages, console) keep FastAPI's defaults."""
 
@@ -138,7 +151,10 @@ def install_error_handlers(app: FastAPI, prefix: str = "/v1") -> None:
         if not ours(request):
             return await http_exception_handler(request, exc)
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "error")
-        return problem_response(exc.status_code, detail, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first matching route's methods
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return problem_response(exc.status_code, detail, headers=headers)
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled %s in a request", type(exc).__name__, exc_info=exc)

@@ -230,7 +230,7 @@ def test_the_idempotency_key_replays_the_same_response_and_refuses_another_body(
                                   headers={**bank.auth(bank.b), "Idempotency-Key": "create-4711"})
     assert b_same_key.status_code == 201 and b_same_key.json()["id"] != first.json()["id"], "keys are per tenant"
     bad = bank.client.post("/v1/sessions", json=session_body(), headers={**bank.auth(bank.a), "Idempotency-Key": " "})
-    assert bad.status_code == 422 and bad.json()["code"] == "invalid_idempotency_key"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == "header.idempotency-key"
     # A refused request does not use the key up.
     refused = bank.client.post("/v1/sessions", json=session_body("ftp://x"),
                                headers={**bank.auth(bank.a), "Idempotency-Key": "k2"})
@@ -315,3 +315,9 @@ def test_the_openapi_schema_documents_the_bank_api_with_examples(bank: Bank) -> 
         assert path in schema["paths"], path
     assert schema["components"]["schemas"]["SessionCreate"]["examples"]
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
+
+
+def test_a_wrong_method_gets_405_naming_every_allowed_method(bank: Bank) -> None:
+    response = bank.client.request("PUT", "/v1/sessions/x", headers=bank.auth(bank.a))
+    assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
+    assert {m.strip() for m in response.headers["allow"].split(",")} >= {"GET", "DELETE"}

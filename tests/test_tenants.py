@@ -117,3 +117,39 @@ def test_a_box_with_another_master_key_cannot_open_a_secret(sessions: sessionmak
     other = SecretBox(Settings(data_dir=tmp_path / "elsewhere"))
     with sessions() as db, pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidTag
         active_webhook_secrets(db, other, "tenant-a")
+
+
+def test_the_cli_creates_a_tenant_whose_key_works_against_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`videoident tenants create NAME --json` as a user runs it, then the key against the real app;
+    list and revoke in-process (same code path, without paying a second interpreter start)."""
+    import json
+    import subprocess
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.cli import main
+
+    exe = Path(sys.executable).with_name("videoident")
+    env = {"VIDEOIDENT_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([str(exe), "tenants", "create", "acme", "--json"], env=env, capture_output=True,
+                          text=True, timeout=180, check=True)
+    created = json.loads(done.stdout)
+    assert set(created) >= {"tenant_id", "api_key", "webhook_secret"}
+    monkeypatch.setenv("VIDEOIDENT_DATA_DIR", str(tmp_path))
+    assert main(["tenants", "create", "acme", "--json"]) == 1
+    assert "exists" in capsys.readouterr().err
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        ok = client.get("/v1/sessions/nope", headers={"Authorization": f"Bearer {created['api_key']}"})
+        assert ok.status_code == 404, "authenticated: the session simply does not exist"
+    assert main(["tenants", "list", "--json"]) == 0
+    listed = capsys.readouterr().out
+    (tenant,) = json.loads(listed)
+    assert created["api_key"] not in listed
+    assert main(["tenants", "revoke", tenant["api_keys"][0]["key_id"]]) == 0
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        revoked = client.get("/v1/sessions/nope", headers={"Authorization": f"Bearer {created['api_key']}"})
+        assert revoked.status_code == 401

@@ -13,10 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 __all__ = [
     "DEFAULT_BURST",
     "DEFAULT_RATE_PER_S",
     "Decision",
+    "RateLimitSettings",
     "RateLimiter",
     "TokenBucketLimiter",
 ]
@@ -33,6 +37,18 @@ _IDLE_EVICT_S = 600.0
 _EPSILON = 1e-9
 #: Evict idle buckets at most this often (an O(n) sweep).
 _SWEEP_EVERY_S = 60.0
+
+
+class RateLimitSettings(BaseSettings):
+    """``VIDEOIDENT_RATE_LIMIT_PER_S`` and ``VIDEOIDENT_RATE_LIMIT_BURST``: the bank API's limit per tenant."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEOIDENT_RATE_LIMIT_", extra="ignore")
+
+    per_s: float = Field(default=DEFAULT_RATE_PER_S, gt=0)
+    burst: int = Field(default=DEFAULT_BURST, ge=1)
+
+    def limiter(self) -> TokenBucketLimiter:
+        return TokenBucketLimiter(self.per_s, self.burst)
 
 
 @dataclass(frozen=True)

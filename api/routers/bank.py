@@ -43,7 +43,7 @@ from videoident.tenants import WEBHOOK_SECRET_OVERLAP, rotate_webhook_secret
 from videoident.vault import Variant
 from videoident.webhooks import CallbackUrlError, check_callback_url
 
-router = APIRouter(prefix="/v1", tags=["bank"], responses=problem_responses(401, 422, 429))
+router = APIRouter(prefix="/v1", tags=["bank"], responses=problem_responses(400, 401, 422, 429))
 
 SessionPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The session id")]
 ItemPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The evidence item id")]
@@ -121,7 +121,7 @@ def create_session(
     tenant: TenantDep,
     state: BankStateDep,
     idempotency_key: Annotated[str | None, Header(
-        max_length=255, description="Retry-safe creation: the same key and body return the same response "
+        pattern=r"^[!-~]{1,255}$", description="Retry-safe creation: the same key and body return the same response "
         "for 24 h; the same key with another body is refused (422).")] = None,
 ) -> Response:
     if idempotency_key is None:
