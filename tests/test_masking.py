@@ -185,3 +185,33 @@ def test_mask_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     cv2.imwrite(str(frame), np.zeros((720, 1280, 3), np.uint8))
     assert main(["mask", str(frame), "--template", "de-id", "--side", "front", "-o", str(out)]) == 2
     assert "rectified" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_ocr_no_longer_finds_the_bsn_on_a_rendered_dutch_card(shared_data: Path) -> None:
+    """A real OCR read (tesseract with the MRZ model) of a rendered Dutch card: before masking the MRZ
+    carries the BSN, after masking with the default profile neither the MRZ nor the BSN zone gives it."""
+    import datetime as dt
+
+    from fixtures.documents import render_document
+    from models.ocr import TesseractEngine
+    from pipelines.frame import DocumentKind
+    from pipelines.mrz.read import read_rectified
+
+    doc = render_document(Template.NL_ID, seed=11)
+    bsn = doc.truth.holder.bsn
+    back = doc.back
+    assert bsn is not None and back is not None
+    image = np.ascontiguousarray(back[:, :, :3])
+    engine = TesseractEngine(shared_data / "tessdata")
+    before = read_rectified(engine, image, DocumentKind.ID1, dt.date(2026, 11, 25))
+    assert before is not None and bsn in "".join(before.raw_lines), "the test must see the BSN before masking"
+    fields = fields_to_mask(policy_for(Profile.DEFAULT), Template.NL_ID, exported=False)
+    masked = mask_document(image, Template.NL_ID, DocumentSide.BACK, fields).image
+    after = read_rectified(engine, masked, DocumentKind.ID1, dt.date(2026, 11, 25))
+    read_text = "".join(after.raw_lines) if after is not None else ""
+    assert bsn not in read_text and bsn[:5] not in read_text
+    surname = "".join(c for c in doc.truth.holder.surname.upper() if c.isalpha())
+    assert surname in read_text.replace("<", ""), "the rest of the MRZ stays readable"
+    x0, y0, x1, y1 = layout_for(Template.NL_ID).box_px(ZoneName.BSN)
+    assert has_ink(image, (x0, y0, x1, y1)) and (masked[y0:y1, x0:x1] == FILL_BGR).all()
