@@ -100,6 +100,11 @@ class DetectedFace:
         if self.landmarks.shape != (68, 2):
             raise ValueError(f"landmarks must be (68, 2), got {self.landmarks.shape}")
 
+    def shifted(self, dx: int, dy: int) -> DetectedFace:
+        """The same face in an image whose origin is ``(-dx, -dy)`` from this one's (crop -> frame)."""
+        moved = (self.landmarks + np.array([dx, dy], np.float32)).astype(np.float32)
+        return DetectedFace(self.box.shifted(dx, dy), self.score, moved)
+
 
 def _check_bgr(image_bgr: np.ndarray) -> None:
     if image_bgr.dtype != np.uint8 or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:

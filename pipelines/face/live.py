@@ -34,6 +34,13 @@ __all__ = [
 #: Live frames are detected on a copy at most this wide: at 640 px HOG upsample 0 takes ~0.03-0.04 s
 #: (../shared/notes/faces.md) and still finds faces of 160 px in a 1280 px frame.
 DETECT_MAX_WIDTH_PX = 640
+#: Tracking between full detections: search a box this much (fraction of the face width) larger on each
+#: side than the last face, at most this old (s); a full-frame detection at least this often (s).
+TRACK_MARGIN = 0.6
+TRACK_MAX_AGE_S = 0.5
+FULL_DETECT_INTERVAL_S = 1.0
+#: Face width (px) the tracking crop is scaled to: HOG upsample 0 needs ~80 px; 100 leaves margin.
+TRACK_FACE_PX = 100
 #: The smallest live face (box width, frame pixels) we rate usable: twice the document-photo condition the
 #: threshold was calibrated on (64 px), so the live side is never the weaker one.
 MIN_LIVE_FACE_PX = 120
@@ -70,24 +77,52 @@ def _on_document(face: DetectedFace, context: FrameContext) -> bool:
 
 
 class FaceTracker:
-    """Detects the live faces of a frame once, however many stages ask (cached by frame index)."""
+    """Detects the live faces of a frame once, however many stages ask (cached by frame index).
+
+    Between full-frame detections (at least every :data:`FULL_DETECT_INTERVAL_S`, so a second person
+    is noticed) it searches only around the last face, scaled so the face is :data:`TRACK_FACE_PX` wide:
+    ~5 ms instead of ~40 ms, which is what makes per-frame landmarks for blink detection affordable."""
 
     def __init__(self, engine: FaceEngine) -> None:
         self.engine = engine
         self._last: LiveFaces | None = None
+        self._last_full_t = -1e9
         self.detections = 0
+        self.tracked = 0
 
     def faces(self, context: FrameContext) -> LiveFaces:
         frame = context.frame
-        if self._last is not None and self._last.frame_index == frame.index:
-            return self._last
-        width = frame.image.shape[1]
-        scale = min(1.0, DETECT_MAX_WIDTH_PX / width)
-        found = self.engine.detect(frame.image, scale=scale)
-        self.detections += 1
+        last = self._last
+        if last is not None and last.frame_index == frame.index:
+            return last
+        found: list[DetectedFace] | None = None
+        if (
+            last is not None
+            and len(last.faces) == 1
+            and frame.t_s - last.t_s <= TRACK_MAX_AGE_S
+            and frame.t_s - self._last_full_t < FULL_DETECT_INTERVAL_S
+        ):
+            found = self._track(frame.image, last.faces[0])
+        if not found:
+            width = frame.image.shape[1]
+            found = self.engine.detect(frame.image, scale=min(1.0, DETECT_MAX_WIDTH_PX / width))
+            self._last_full_t = frame.t_s
+            self.detections += 1
         live = LiveFaces(frame.index, frame.t_s, tuple(f for f in found if not _on_document(f, context)))
         self._last = live
         return live
+
+    def _track(self, image: np.ndarray, previous: DetectedFace) -> list[DetectedFace]:
+        b = previous.box
+        margin = round(b.width * TRACK_MARGIN)
+        top, left = max(0, b.top - margin), max(0, b.left - margin)
+        bottom, right = min(image.shape[0], b.bottom + margin), min(image.shape[1], b.right + margin)
+        crop = np.ascontiguousarray(image[top:bottom, left:right])
+        if crop.shape[0] < 40 or crop.shape[1] < 40:
+            return []
+        self.tracked += 1
+        found = self.engine.detect(crop, scale=min(1.0, TRACK_FACE_PX / b.width))
+        return [f.shifted(left, top) for f in found[:1]]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Liveness: active challenges verified from landmarks, passive replay and injection signals."""
