@@ -35,7 +35,8 @@ RATE_SLACK_S = 1e-6
 @dataclass(frozen=True)
 class SamplerStats:
     """Counters since the sampler started. ``due``: frames the rate asked to analyse; ``dropped``: due
-    frames replaced by a newer one before the worker got to them; ``busy_s``: time spent analysing."""
+    frames replaced by a newer one before the worker got to them; ``busy_s``: wall time spent analysing;
+    ``cpu_s``: CPU time of the worker thread spent analysing (excludes waiting for a core)."""
 
     offered: int
     due: int
@@ -43,6 +44,7 @@ class SamplerStats:
     dropped: int
     errors: int
     busy_s: float
+    cpu_s: float = 0.0
 
     @property
     def dropped_ratio(self) -> float:
@@ -56,6 +58,7 @@ class SamplerStats:
             "dropped": self.dropped,
             "errors": self.errors,
             "busy_s": round(self.busy_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
             "dropped_ratio": round(self.dropped_ratio, 4),
         }
 
@@ -80,6 +83,7 @@ class NewestFrameSampler(Generic[T]):
         self._last_due_t_s: float | None = None
         self._offered = self._due = self._analysed = self._dropped = self._errors = 0
         self._busy_s = 0.0
+        self._cpu_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"sampler-{name}", daemon=True)
         self._thread.start()
 
@@ -104,7 +108,9 @@ class NewestFrameSampler(Generic[T]):
 
     def stats(self) -> SamplerStats:
         with self._cond:
-            return SamplerStats(self._offered, self._due, self._analysed, self._dropped, self._errors, self._busy_s)
+            return SamplerStats(
+                self._offered, self._due, self._analysed, self._dropped, self._errors, self._busy_s, self._cpu_s
+            )
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop taking frames, let the frame being analysed finish, and join the worker."""
@@ -124,7 +130,7 @@ class NewestFrameSampler(Generic[T]):
                     return
                 item: T = self._slot  # type: ignore[assignment]  # not None: checked above
                 self._slot = None
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             failed = False
             try:
                 self._analyse(item)
@@ -133,6 +139,7 @@ class NewestFrameSampler(Generic[T]):
                 log.warning("frame analysis failed: %s", type(exc).__name__)
             with self._cond:
                 self._busy_s += time.perf_counter() - started
+                self._cpu_s += time.thread_time() - started_cpu
                 if failed:
                     self._errors += 1
                 else:

@@ -21,7 +21,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -124,11 +124,11 @@ def _queue(service: IdentService, view: SessionView) -> dict[str, Any] | None:
     return {"position": position, "estimated_wait_s": int(position * ASSUMED_CALL_S / agents)}
 
 
-def _state(request: Request, service: IdentService, view: SessionView) -> dict[str, Any]:
+def _state(app: Any, service: IdentService, view: SessionView) -> dict[str, Any]:
     tenant = service.get_tenant(view.tenant_id)
-    hub: LiveHub | None = getattr(request.app.state, "live_hub", None)
+    hub: LiveHub | None = getattr(app.state, "live_hub", None)
     live = hub.get(view.id) if hub else None
-    settings = request.app.state.settings
+    settings = app.state.settings
     status = view.status
     return {
         "status": status.value,
@@ -154,8 +154,9 @@ def _state(request: Request, service: IdentService, view: SessionView) -> dict[s
     }
 
 
-async def _end_live_if_over(request: Request, view: SessionView) -> None:
-    hub: LiveHub | None = getattr(request.app.state, "live_hub", None)
+async def _end_live_if_over(app: Any, view: SessionView) -> None:
+    """A session that left the live statuses (decided elsewhere, expired) ends its media here too."""
+    hub: LiveHub | None = getattr(app.state, "live_hub", None)
     if hub is not None and view.status not in LIVE_STATUSES and hub.get(view.id) is not None:
         await hub.close(view.id)
 
@@ -176,8 +177,8 @@ def page(token: str) -> HTMLResponse:
 @router.get("/ident/{token}/api/state", summary="The customer's view of the session")
 async def state(token: str, request: Request, service: ServiceDep) -> JSONResponse:
     view = await asyncio.to_thread(_session, service, token)
-    await _end_live_if_over(request, view)
-    body = await asyncio.to_thread(_state, request, service, view)
+    await _end_live_if_over(request.app, view)
+    body = await asyncio.to_thread(_state, request.app, service, view)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
@@ -195,7 +196,7 @@ async def join(token: str, body: JoinRequest, request: Request, service: Service
         raise HTTPException(422, "consent to the current text is required")
     if view.status is SessionStatus.CREATED:
         view = await asyncio.to_thread(service.customer_joined, view.id)
-    return JSONResponse(await asyncio.to_thread(_state, request, service, view))
+    return JSONResponse(await asyncio.to_thread(_state, request.app, service, view))
 
 
 class SdpOffer(BaseModel):
@@ -226,7 +227,7 @@ class TanEntry(BaseModel):
 async def tan(token: str, body: TanEntry, request: Request, service: ServiceDep) -> dict[str, Any]:
     view = await asyncio.to_thread(_session, service, token)
     result = await asyncio.to_thread(service.verify_tan, view.id, body.tan)
-    await _end_live_if_over(request, result.session)
+    await _end_live_if_over(request.app, result.session)
     return {"outcome": result.outcome.value, "attempts_left": result.attempts_left, "status": result.session.status}
 
 
@@ -258,8 +259,8 @@ async def events(websocket: WebSocket, token: str) -> None:
                 await websocket.close(1000)
                 return
             request = Request({"type": "http", "app": websocket.app, "headers": []})
-            await _end_live_if_over(request, view)
-            body = await asyncio.to_thread(_state, request, service, view)
+            await _end_live_if_over(request.app, view)
+            body = await asyncio.to_thread(_state, request.app, service, view)
             text = json.dumps(body, default=str)
             if text != last:
                 await websocket.send_text(text)
@@ -273,6 +274,3 @@ async def events(websocket: WebSocket, token: str) -> None:
     except WebSocketDisconnect:
         return
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
