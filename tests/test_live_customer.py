@@ -131,3 +131,18 @@ async def test_signalling_records_into_the_vault_and_ends_with_the_session(tmp_p
     with av.open(io.BytesIO(data)) as container:
         frames = list(container.decode(video=0))
     assert len(frames) >= 10 and (frames[0].width, frames[0].height) == (640, 480)
+
+
+def test_events_websocket_pushes_each_change(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    app, service = make_customer_app(tmp_path, analyzer_factory=lambda _sid: LevelAnalyzer())
+    session_id, token = new_customer_session(service)
+    client = TestClient(app)
+    with client.websocket_connect(f"/ident/{token}/api/events") as socket:
+        assert socket.receive_json()["status"] == "created"
+        service.customer_joined(session_id)
+        pushed = socket.receive_json()
+        assert pushed["status"] == "waiting" and pushed["queue"]["position"] == 1
+    with client.websocket_connect("/ident/unknown/api/events") as socket:
+        assert socket.receive_json() == {"status": "ended"}
