@@ -244,3 +244,49 @@ def test_tan_resend_respects_the_cooldown(service: IdentService, clock: FakeCloc
     clock.advance(seconds=TAN_RESEND_COOLDOWN_S)
     service.send_tan(session_id)
     assert len(notifier.messages) == 2
+
+
+def test_parallel_wrong_tans_never_count_past_the_limit(service: IdentService, notifier: MemoryNotifier) -> None:
+    """Six wrong entries at once from six threads (a scripted guesser): the optimistic lock on the session
+    serialises them, exactly three count, the session fails, and the right code is then refused."""
+    import threading
+
+    from videoident.service_tan import TanOutcome
+
+    session_id, _ = new_session(service)
+    complete_captures(service, session_id)
+    service.decide(session_id, "agent-1", Decision.APPROVED, ReasonCode.IDENTITY_VERIFIED)
+    code = tan_from(notifier)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    outcomes: list[TanOutcome] = []
+    barrier = threading.Barrier(6)
+
+    def guess() -> None:
+        barrier.wait()
+        outcomes.append(service.verify_tan(session_id, wrong).outcome)
+
+    threads = [threading.Thread(target=guess) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == sorted([TanOutcome.WRONG] * 2 + [TanOutcome.FAILED] + [TanOutcome.NOT_PENDING] * 3)
+    view = service.get_session(session_id)
+    assert view.status is SessionStatus.FAILED and view.tan_failed_attempts == 3
+    assert service.verify_tan(session_id, code).outcome is TanOutcome.NOT_PENDING
+
+
+def test_housekeeping_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from api.cli import main
+    from videoident.settings import Settings
+
+    monkeypatch.setenv("VIDEOIDENT_DATA_DIR", str(tmp_path))
+    cli = IdentService.from_settings(Settings(), notifier=MemoryNotifier())
+    cli.create_session(cli.create_tenant("t", "T").id, identity=claimed(), purpose=Purpose.ACCOUNT_OPENING,
+                       reference="r")
+    assert main(["housekeeping", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == {"expired": 0, "shredded": 0, "removed_temp_files": 0, "removed_orphans": 0}

@@ -162,3 +162,24 @@ def test_kill_9_during_evidence_writes_loses_no_committed_item(engine: Engine, t
     assert sorted(p.stem for p in vault_dir.rglob("*.sealed")) == sorted(rows)
     assert report.removed_temp_files + report.removed_orphans >= 0
     assert restarted.verify_audit().ok
+
+
+def test_rotation_keyring_semantics() -> None:
+    from videoident.crypto import UnknownKeyError, WrappedKey
+
+    old = KeyRing("k1", os.urandom(32))
+    data_key = new_data_key()
+    wrapped = old.wrap(data_key, "s-1")
+    assert wrapped.master_key_id == "k1" and data_key not in wrapped.wrapped
+    during = KeyRing("k2", os.urandom(32), {"k1": old.current})
+    rewrapped = during.rewrap(wrapped, "s-1")
+    assert rewrapped.master_key_id == "k2" and during.unwrap(rewrapped, "s-1") == data_key
+    assert during.unwrap(wrapped, "s-1") == data_key  # old-wrapped keys still open mid-rotation
+    after = KeyRing("k2", during.current)  # the old master key is retired
+    with pytest.raises(UnknownKeyError):
+        after.unwrap(wrapped, "s-1")
+    with pytest.raises(DecryptionError):  # a wrapped key claiming the wrong master key id does not open
+        after.unwrap(WrappedKey("k2", wrapped.wrapped), "s-1")
+    assert during.tan_key("k1") != during.tan_key("k2") and len(during.tan_key("k2")) == 32
+    with pytest.raises(ValueError):
+        KeyRing("k1", b"short")

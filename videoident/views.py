@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
+from pipelines.identity import ClaimedIdentity  # the shared value object (validated, repr redacted)
 from videoident.records import EvidenceRecord, IdentSessionRecord, TenantRecord
 from videoident.states import Decision, Purpose, ReasonCode, SessionStatus, bank_status
 
 __all__ = ["ClaimedIdentity", "Contact", "SessionView", "CreatedSession", "TenantView", "EvidenceView"]
-
-
-@dataclass(frozen=True)
-class ClaimedIdentity:
-    """The identity the bank says the customer has (PII: stored sealed only)."""
-
-    given_name: str = field(repr=False)
-    family_name: str = field(repr=False)
-    birthdate: date = field(repr=False)
-    document_number: str | None = field(default=None, repr=False)
-    nationality: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.given_name.strip() and not self.family_name.strip():
-            raise ValueError("a claimed identity needs a name")
 
 
 @dataclass(frozen=True)
