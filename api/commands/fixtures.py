@@ -60,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scene.add_argument("--tilt", type=float, default=30.0, help="tilt amplitude in degrees (default 30)")
     scene.add_argument("--seed", type=int, required=True)
     scene.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    scene.add_argument("--faces", type=Path, default=None,
+                       help="face photos folder (default ../shared/data/faces; a missing folder = the astronaut)")
+    scene.add_argument("--still", type=int, action="append", default=[], metavar="N",
+                       help="also write frame N as still-N.png (repeatable)")
     scene.set_defaults(handler=run_scene)
 
     bench = sub.add_parser("bench", help="time scene generation (target: 8 s of 720p in under 10 s)")
@@ -98,7 +102,8 @@ def run_scene(args: argparse.Namespace) -> int:
     from fixtures.scenes import SceneSpec, generate_scene
     from fixtures.y4m import write_y4m
 
-    spec = SceneSpec(args.template, args.seed, args.attack, args.size, args.fps, args.seconds, args.tilt)
+    spec = SceneSpec(args.template, args.seed, args.attack, args.size, args.fps, args.seconds, args.tilt,
+                     faces_root=args.faces)
     scene = generate_scene(spec)
     args.out.mkdir(parents=True, exist_ok=True)
     truths: list[dict[str, Any]] = []
@@ -109,6 +114,8 @@ def run_scene(args: argparse.Namespace) -> int:
             truths.append(truth.to_json())
             if frame.index == preview_at:
                 cv2.imwrite(str(args.out / "preview.png"), frame.image)
+            if frame.index in args.still:
+                cv2.imwrite(str(args.out / f"still-{frame.index}.png"), frame.image)
             yield frame.image
 
     count = write_y4m(args.out / "scene.y4m", images(), spec.fps)
