@@ -20,7 +20,7 @@ from api.app import create_app
 from api.deps import BankState, open_bank
 from pipelines.layouts import Template
 from pipelines.results import CheckResult, Reason, Verdict
-from tests.test_webhooks import Receiver
+from tests.test_webhooks import DATABASES, Receiver, database_url
 from videoident.masking_policy import Profile
 from videoident.ratelimit import TokenBucketLimiter
 from videoident.service_tan import REQUIRED_CHECKS
@@ -62,10 +62,10 @@ class Bank:
         return {"Authorization": f"Bearer {tenant.credentials.api_key}"}
 
 
-def make_bank(tmp_path: Path, limiter: TokenBucketLimiter | None = None) -> Iterator[Bank]:
+def make_bank(tmp_path: Path, limiter: TokenBucketLimiter | None = None, url: str | None = None) -> Iterator[Bank]:
     from videoident.settings import Settings
 
-    settings = Settings(data_dir=tmp_path, public_base_url="http://kyc.test:8000")
+    settings = Settings(data_dir=tmp_path, public_base_url="http://kyc.test:8000", database_url=url)
     app = create_app(settings)
     state = open_bank(settings, policy=FAST, limiter=limiter)
     app.state.bank = state
@@ -80,6 +80,13 @@ def make_bank(tmp_path: Path, limiter: TokenBucketLimiter | None = None) -> Iter
 @pytest.fixture
 def bank(tmp_path: Path) -> Iterator[Bank]:
     yield from make_bank(tmp_path)
+
+
+@pytest.fixture(params=DATABASES)
+def bank_on_each_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bank]:
+    """The whole app on SQLite, and on a fresh PostgreSQL database."""
+    with database_url(request.param, tmp_path) as url:
+        yield from make_bank(tmp_path, url=url)
 
 
 def _png(seed: int) -> bytes:
@@ -116,7 +123,8 @@ def wait_for(predicate: Any, timeout_s: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_whole_flow_from_create_to_result_with_signed_webhooks(bank: Bank) -> None:
+def test_a_whole_flow_from_create_to_result_with_signed_webhooks(bank_on_each_db: Bank) -> None:
+    bank = bank_on_each_db
     with Receiver() as receiver:
         created = bank.client.post("/v1/sessions", json=session_body(receiver.url), headers=bank.auth(bank.a))
         assert created.status_code == 201, created.text

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import secrets
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -198,14 +201,45 @@ def test_production_accepts_a_public_https_url_and_development_a_local_one() -> 
 
 # --- delivery --------------------------------------------------------------------------------------
 
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], SecretBox]]:
-    settings = Settings(data_dir=tmp_path)
-    engine = make_engine(settings.resolved_database_url)
-    ensure_schema(engine)
-    yield make_sessionmaker(engine), SecretBox(settings)
-    engine.dispose()
+
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A new, empty PostgreSQL database on 127.0.0.1:5432 (trust auth), dropped afterwards."""
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        pytest.fail("PostgreSQL on 127.0.0.1:5432 is required (it runs on the development and CI machines)")
+    name = f"videoident_bank_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def database_url(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield Settings(data_dir=tmp_path).resolved_database_url
+    else:
+        with fresh_postgres() as url:
+            yield url
+
+
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], SecretBox]]:
+    with database_url(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        ensure_schema(engine)
+        yield make_sessionmaker(engine), SecretBox(Settings(data_dir=tmp_path))
+        engine.dispose()
 
 
 FAST = DeliveryPolicy(max_attempts=4, backoff_base_s=0.05, backoff_max_s=0.2, timeout_s=5, lease_s=30)
