@@ -290,3 +290,22 @@ def test_housekeeping_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert main(["housekeeping", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report == {"expired": 0, "shredded": 0, "removed_temp_files": 0, "removed_orphans": 0}
+
+
+def test_reviewer_reads_the_override_reason_and_queues_list_oldest_first(service: IdentService,
+                                                                        clock: FakeClock) -> None:
+    first, _ = new_session(service)
+    clock.advance(minutes=1)
+    second, _ = new_session(service)
+    reason = "Hologram inconclusive in this light; I verified the kinegram by tilting it myself"
+    service.decide(first, "agent-1", Decision.APPROVED, ReasonCode.IDENTITY_VERIFIED, comment="calm customer",
+                   override_reason=reason)
+    queue = service.list_sessions(statuses=[SessionStatus.REVIEW])
+    assert [s.id for s in queue] == [first]
+    supervisor = audit.Actor(ActorType.SUPERVISOR, "supervisor-7")
+    assert service.decision_notes(first, supervisor) == {"comment": "calm customer", "override_reason": reason,
+                                                         "review_comment": None}
+    service.review(first, "supervisor-7", confirm=False, comment="kinegram colours are wrong for this card")
+    notes = service.decision_notes(first, supervisor)
+    assert notes["comment"] == "calm customer" and notes["review_comment"] == "kinegram colours are wrong for this card"
+    assert [s.id for s in service.list_sessions(statuses=[SessionStatus.IN_CALL])] == [second]

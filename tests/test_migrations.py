@@ -27,3 +27,23 @@ def test_migrate_is_idempotent(engine: Engine) -> None:  # noqa: F811
     migrate(engine)
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() is not None
+
+
+def test_upgrading_keeps_existing_rows_and_downgrade_works(engine: Engine) -> None:
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from videoident.migrations import alembic_config
+
+    command.downgrade(alembic_config(engine), "0001_core")
+    assert "review_comment_enc" not in {c["name"] for c in inspect(engine).get_columns("ident_sessions")}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, name, display_name, masking_profile, retention_days, "
+                          "unsuccessful_retention_days, created_at) VALUES ('t-1', 'old', 'Old Bank', 'default', "
+                          "1830, 90, :now)"), {"now": datetime.now(UTC).replace(tzinfo=None)})
+    migrate(engine)
+    assert "review_comment_enc" in {c["name"] for c in inspect(engine).get_columns("ident_sessions")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT display_name FROM tenants WHERE id = 't-1'")).scalar_one() == "Old Bank"

@@ -120,6 +120,8 @@ class IdentSessionRecord(Base):
     #: The decision the agent asked for when sending the session to four-eyes review.
     review_requested_decision: Mapped[str | None] = mapped_column(String(20), nullable=True)
     reviewed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: Sealed free text of the four-eyes reviewer.
+    review_comment_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     #: Wrong TAN entries so far, across every re-sent TAN (re-sending never resets it).
     tan_failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -147,6 +147,37 @@ class IdentService(EvidenceMixin, TanMixin):
 
         return self._tx(work)
 
+    def decision_notes(self, session_id: str, actor: audit.Actor) -> dict[str, str | None]:
+        """The agent's comment and override reason (for the four-eyes reviewer) and the reviewer's comment,
+        decrypted; audited as a view."""
+        def work(db: Session) -> dict[str, str | None]:
+            record = self._session(db, session_id)
+            key = self._data_key(db, session_id)
+            notes: dict[str, str | None] = {"comment": None, "override_reason": None, "review_comment": None}
+            if record.decision_comment_enc is not None:
+                notes["comment"] = self._open_json(key, session_id, "comment", record.decision_comment_enc)
+            if record.override_reason_enc is not None:
+                notes["override_reason"] = self._open_json(key, session_id, "override", record.override_reason_enc)
+            if record.review_comment_enc is not None:
+                notes["review_comment"] = self._open_json(key, session_id, "review_comment",
+                                                          record.review_comment_enc)
+            self._audit(db, actor, "notes.viewed", record)
+            return notes
+
+        return self._tx(work)
+
+    def list_sessions(self, *, statuses: Iterable[SessionStatus] | None = None, tenant_id: str | None = None,
+                      limit: int = 100) -> list[SessionView]:
+        """Sessions oldest first (``updated_at``), e.g. the agents' queue (``waiting``: the time since
+        ``updated_at`` is the wait) or the supervisors' (``review``)."""
+        query = select(IdentSessionRecord).order_by(IdentSessionRecord.updated_at).limit(limit)
+        if statuses is not None:
+            query = query.where(IdentSessionRecord.status.in_([s.value for s in statuses]))
+        if tenant_id is not None:
+            query = query.where(IdentSessionRecord.tenant_id == tenant_id)
+        with self._sessions() as db:
+            return [SessionView.of(r) for r in db.execute(query).scalars()]
+
     def set_contact(self, session_id: str, contact: Contact, actor: audit.Actor) -> None:
         def work(db: Session) -> None:
             record = self._session(db, session_id)

@@ -166,7 +166,7 @@ class EvidenceMixin(ServiceCore):
             if key_row is not None:
                 key_row.wrapped_key, key_row.destroyed_at = None, now
             record.claimed_identity_enc = record.contact_enc = None
-            record.decision_comment_enc = record.override_reason_enc = None
+            record.decision_comment_enc = record.override_reason_enc = record.review_comment_enc = None
             record.erased_at, record.updated_at = now, now
             db.execute(update(CheckResultRecord).where(CheckResultRecord.session_id == session_id)
                        .values(payload_enc=None))

@@ -144,7 +144,7 @@ class TanMixin(ServiceCore):
                 raise FourEyesViolation("the agent who overrode cannot review their own override")
             if comment:
                 key = self._data_key(db, session_id)
-                record.decision_comment_enc = self._seal_json(key, session_id, "review_comment", comment)
+                record.review_comment_enc = self._seal_json(key, session_id, "review_comment", comment)
             record.reviewed_by = supervisor_id
             decision = Decision.APPROVED if confirm else Decision.REJECTED
             reason = ReasonCode.OVERRIDE_CONFIRMED if confirm else ReasonCode.OVERRIDE_REJECTED
