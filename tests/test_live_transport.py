@@ -102,6 +102,8 @@ async def test_reconnect_continues_the_same_session_and_the_agent_sees_the_custo
         assert hub.get("s2") is live
         assert await wait_until(lambda: len(analyzer.indices) >= before + 3)
         assert live.connects == 2 and live.injection.reconnects == 1
+        assert await wait_until(lambda: live.disconnected_since is None)
+        assert await hub.reap_once() == []  # connected again: kept
         # The agent's relay continues without renegotiation and shows the new connection's frames.
         assert await wait_until(lambda: len(agent.received_video) > agent_frames_before + 5)
         frame = agent.received_video[-1].to_ndarray(format="bgr24")
@@ -111,4 +113,24 @@ async def test_reconnect_continues_the_same_session_and_the_agent_sees_the_custo
         for peer in (first, agent, second):
             if peer is not None:
                 await peer.pc.close()
+        await hub.close_all()
+
+
+async def test_an_abandoned_live_session_is_closed_after_the_grace_period(loopback: IceConfig) -> None:
+    sink = MemorySink()
+    hub = LiveHub(loopback, lambda _sid: LevelAnalyzer(), sink, analysed_fps=5.0)
+    customer = Customer(SyntheticCamera())
+    try:
+        await customer.accept(await hub.customer_offer("s3", await customer.offer()))
+        live = hub.get("s3")
+        assert live is not None
+        assert await wait_until(lambda: live.frames_received >= 15)
+        await live.drop_customer()
+        assert await hub.reap_once() == []  # within the grace period
+        hub.reconnect_grace_s = 0.0
+        assert await hub.reap_once() == ["s3"]
+        assert hub.get("s3") is None and live.closed
+        assert sink.segments  # the recording was flushed when it closed
+    finally:
+        await customer.pc.close()
         await hub.close_all()

@@ -7,6 +7,7 @@ the ident session leaves its live states (``close``) or the process stops (``clo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from aiortc import RTCSessionDescription
@@ -16,7 +17,13 @@ from api.media.recorder import SegmentSink
 from api.media.sampler import DEFAULT_ANALYSED_FPS
 from api.media.session import LiveAnalyzer, LiveSession, PeerRole
 
-__all__ = ["LiveHub", "NoLiveSession"]
+__all__ = ["LiveHub", "NoLiveSession", "RECONNECT_GRACE_S"]
+
+#: A live session whose customer has been gone this long is closed (its recording flushed). Five minutes
+#: covers a phone switching networks or a browser restart; the ident session itself expires separately.
+RECONNECT_GRACE_S = 300.0
+#: How often the hub looks for abandoned live sessions.
+REAP_INTERVAL_S = 30.0
 
 
 class NoLiveSession(LookupError):
@@ -40,6 +47,8 @@ class LiveHub:
         self._analysed_fps = analysed_fps
         self._sessions: dict[str, LiveSession] = {}
         self._lock = asyncio.Lock()
+        self._reaper: asyncio.Task[None] | None = None
+        self.reconnect_grace_s = RECONNECT_GRACE_S
 
     def get(self, session_id: str) -> LiveSession | None:
         return self._sessions.get(session_id)
@@ -49,13 +58,35 @@ class LiveHub:
 
     async def customer_offer(self, session_id: str, sdp: str, kind: str = "offer") -> RTCSessionDescription:
         """Answer the customer's offer; the first creates the live session, later ones reconnect into it."""
-        async with self._lock:
-            live = self._sessions.get(session_id)
-            if live is None or live.closed:
-                analyzer = await asyncio.to_thread(self._analyzer_factory, session_id)
-                live = LiveSession(session_id, analyzer, self._sink, self.ice, self._analysed_fps)
-                self._sessions[session_id] = live
+        live = self._sessions.get(session_id)
+        if live is None or live.closed:
+            # Built outside the lock: a slow analyzer start must not hold up other customers.
+            analyzer = await asyncio.to_thread(self._analyzer_factory, session_id)
+            async with self._lock:
+                live = self._sessions.get(session_id)
+                if live is None or live.closed:
+                    live = LiveSession(session_id, analyzer, self._sink, self.ice, self._analysed_fps)
+                    self._sessions[session_id] = live
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap(), name="live-hub-reaper")
         return await live.accept_offer(PeerRole.CUSTOMER, sdp, kind)
+
+    async def reap_once(self) -> list[str]:
+        """Close the live sessions whose customer has been gone longer than the grace period."""
+        now = time.monotonic()
+        gone = [
+            sid
+            for sid, live in self._sessions.items()
+            if live.disconnected_since is not None and now - live.disconnected_since > self.reconnect_grace_s
+        ]
+        for session_id in gone:
+            await self.close(session_id)
+        return gone
+
+    async def _reap(self) -> None:
+        while self._sessions:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            await self.reap_once()
 
     async def agent_offer(self, session_id: str, sdp: str, kind: str = "offer") -> RTCSessionDescription:
         """Answer the agent console's offer: it receives the customer's video and audio through the relay
@@ -71,5 +102,8 @@ class LiveHub:
             await live.close()
 
     async def close_all(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
         for session_id in list(self._sessions):
             await self.close(session_id)

@@ -101,6 +101,8 @@ class LiveSession:
         self.connects = 0
         self.codecs: dict[str, str] = {}
         self.connection_state = "new"
+        #: Monotonic time since when the customer has had no connected peer (None while connected).
+        self.disconnected_since: float | None = time.monotonic()
         self.version = 0
         self._changed = asyncio.Condition()
         self.closed = False
@@ -136,6 +138,10 @@ class LiveSession:
         async def on_state() -> None:
             if role == PeerRole.CUSTOMER and self._peers.get(role) is pc:
                 self.connection_state = pc.connectionState
+                if pc.connectionState == "connected":
+                    self.disconnected_since = None
+                elif self.disconnected_since is None:
+                    self.disconnected_since = time.monotonic()
                 await self._bump()
             if pc.connectionState == "failed":
                 await pc.close()
@@ -163,6 +169,7 @@ class LiveSession:
         if pc is not None:
             await pc.close()
         self.connection_state = "closed"
+        self.disconnected_since = time.monotonic()
         await self._bump()
 
     # ---- media ------------------------------------------------------------------------------------
