@@ -309,3 +309,19 @@ def test_reviewer_reads_the_override_reason_and_queues_list_oldest_first(service
     notes = service.decision_notes(first, supervisor)
     assert notes["comment"] == "calm customer" and notes["review_comment"] == "kinegram colours are wrong for this card"
     assert [s.id for s in service.list_sessions(statuses=[SessionStatus.IN_CALL])] == [second]
+
+
+def test_only_the_agent_with_the_call_decides_and_outside_actions_are_audited(service: IdentService) -> None:
+    from videoident.errors import NotAssigned
+
+    session_id, _ = new_session(service)
+    with pytest.raises(NotAssigned):
+        service.decide(session_id, "agent-2", Decision.REJECTED, ReasonCode.FACE_MISMATCH)
+    agent = audit.Actor(ActorType.AGENT, "agent-2")
+    service.record_audit(agent, "console.stream_viewed", session_id=session_id, seconds=12)
+    with pytest.raises(TypeError):
+        service.record_audit(agent, "console.note", session_id=session_id, note={"free": "text"})
+    with pytest.raises(NotFound):
+        service.record_audit(agent, "console.stream_viewed", session_id="no-such-session")
+    report = service.verify_audit()
+    assert report.ok and report.entries == 5

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["CoreError", "NotFound", "Erased", "TokenInvalid", "ApprovalBlocked", "FourEyesViolation",
-           "TanError"]
+           "TanError", "NotAssigned"]
 
 
 class CoreError(Exception):
@@ -36,3 +36,7 @@ class FourEyesViolation(CoreError):
 
 class TanError(CoreError):
     """A TAN cannot be sent now (no contact, cooldown, too many sends, wrong status)."""
+
+
+class NotAssigned(CoreError):
+    """Only the agent who has the call may decide it (403)."""

@@ -147,6 +147,16 @@ class IdentService(EvidenceMixin, TanMixin):
 
         return self._tx(work)
 
+    def record_audit(self, actor: audit.Actor, action: str, *, session_id: str | None = None,
+                     tenant_id: str | None = None, **details: Any) -> None:
+        """One audit entry for an action outside the core (a console login, a view of a live stream).
+        ``details``: ids and codes only (str/int/bool/None or lists of them, <= 200 characters)."""
+        def work(db: Session) -> None:
+            record = self._session(db, session_id) if session_id is not None else None
+            self._audit(db, actor, action, record, tenant_id=tenant_id, **details)
+
+        self._tx(work)
+
     def decision_notes(self, session_id: str, actor: audit.Actor) -> dict[str, str | None]:
         """The agent's comment and override reason (for the four-eyes reviewer) and the reviewer's comment,
         decrypted; audited as a view."""

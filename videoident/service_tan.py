@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from pipelines.results import Verdict
 from videoident import audit
-from videoident.errors import ApprovalBlocked, FourEyesViolation, TanError
+from videoident.errors import ApprovalBlocked, FourEyesViolation, NotAssigned, TanError
 from videoident.notify import Channel, Message, NotificationError
 from videoident.records import (
     CheckResultRecord,
@@ -111,6 +111,8 @@ class TanMixin(ServiceCore):
 
         def work(db: Session) -> bool:
             record = self._session(db, session_id)
+            if SessionStatus(record.status) is SessionStatus.IN_CALL and record.agent_id not in (None, agent_id):
+                raise NotAssigned("another agent has this call")
             key = self._data_key(db, session_id)
             if comment:
                 record.decision_comment_enc = self._seal_json(key, session_id, "comment", comment)
