@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fractions
 import io
+import re
 import threading
 import time
 
@@ -209,3 +210,15 @@ def test_recorder_writes_decodable_segments_and_starts_a_new_one_on_a_size_chang
         assert (decoded[0].width, decoded[0].height) == (info.width, info.height)
         total += len(decoded)
     assert total == int(SEGMENT_S * 10) + 10 and recorder.stats()["dropped"] == 0
+
+
+def test_agent_code_is_bound_to_the_session_and_the_master_key() -> None:
+    from api.media.verification import agent_code
+
+    key, other_key = bytes(range(32)), bytes(range(1, 33))
+    code = agent_code(key, "session-a")
+    assert re.fullmatch(r"\d{3} \d{3}", code)
+    assert agent_code(key, "session-a") == code  # the bank's app computes the same code
+    codes = {agent_code(key, f"session-{i}") for i in range(200)}
+    assert len(codes) > 190  # spread over a million values
+    assert agent_code(other_key, "session-a") != code  # without the master key it cannot be derived
