@@ -164,3 +164,38 @@ def test_face_engine_finds_the_live_face_where_the_truth_says(shared_data: Path)
     box = faces[0].box
     assert abs((box.left + box.right) / 2 - (left + right) / 2) < 0.25 * (right - left)
     assert abs((box.top + box.bottom) / 2 - (top + bottom) / 2) < 0.35 * (bottom - top)
+
+
+def _eye_aspect_ratio(landmarks: np.ndarray) -> float:
+    """Mean EAR of both eyes (Soukupová & Čech 2016): lid distances over the eye width."""
+    ratios = []
+    for eye in (landmarks[36:42], landmarks[42:48]):
+        vertical = np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4])
+        ratios.append(vertical / (2.0 * np.linalg.norm(eye[0] - eye[3])))
+    return float(np.mean(ratios))
+
+
+def test_blinks_are_scheduled_and_in_the_truth() -> None:
+    scene = generate_scene(SceneSpec("nl-id", seed=1, size=(320, 240), fps=15, seconds=8))
+    closures = [truth.eyes_closed for _, truth in scene.frames()]
+    assert max(closures) > 0.8 and sum(c > 0.5 for c in closures) <= len(closures) // 5
+    assert len(scene.backdrop.blinks) >= 2
+
+
+@pytest.mark.shared_data
+def test_face_landmarks_see_the_blink(shared_data: Path) -> None:
+    from models.face import FaceEngine
+
+    engine = FaceEngine(upsample=0)
+    scene = generate_scene(SceneSpec("de-id", seed=8, size=(1280, 720), fps=15, seconds=4))
+    closure = [scene.backdrop.eye_closure(i / 15) for i in range(len(scene))]
+    shut = int(np.argmax(closure))
+    open_index = next(i for i, c in enumerate(closure) if c == 0.0 and abs(i - shut) > 5)
+    ratios = {}
+    for name, index in (("open", open_index), ("shut", shut)):
+        image, truth = scene.render(index)
+        assert truth.eyes_closed == closure[index]
+        faces = engine.detect(image)
+        assert faces, f"no face in the {name} frame"
+        ratios[name] = _eye_aspect_ratio(faces[0].landmarks)
+    assert closure[shut] > 0.8 and ratios["shut"] < 0.7 * ratios["open"], ratios
