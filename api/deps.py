@@ -199,6 +199,7 @@ async def _housekeeping(state: BankState, stop: asyncio.Event) -> None:
 async def bank_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database (unless the banner or a test did), run webhook delivery and expiry, close on exit."""
     state: BankState | None = getattr(app.state, "bank", None)
+    owned = state is None  # a state the banner or a test built is theirs to close
     if state is None:
         state = await asyncio.to_thread(open_bank, app.state.settings)
         app.state.bank = state
@@ -210,8 +211,9 @@ async def bank_lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        state.engine.dispose()
-        app.state.bank = None
+        if owned:
+            state.engine.dispose()
+            app.state.bank = None
 
 
 def bank_banner(app: FastAPI, base_url: str) -> list[str]:

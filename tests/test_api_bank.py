@@ -75,6 +75,7 @@ def make_bank(tmp_path: Path, limiter: TokenBucketLimiter | None = None, url: st
         b = provision_tenant(state.service, db, state.box, "bank-b", "Bank B", Profile.GWG_DE)
     with TestClient(app) as client:
         yield Bank(client, state, a, b)
+    state.engine.dispose()
 
 
 @pytest.fixture
