@@ -51,8 +51,9 @@ MAX_FRONTAL_ROLL_DEG = 15.0
 #: Acceptable mean grey level (0-255) of the face box: outside it the face is under- or over-exposed
 #: (ISO/IEC 19794-5 asks for a face without shadows or saturation; these bounds are our reading of it).
 BRIGHTNESS_RANGE = (60.0, 200.0)
-#: Laplacian variance (on a 128 px wide face) at which a face counts as fully sharp; measured on the real
-#: photos in ../shared/data/faces (sharp portraits: 150-900; motion-blurred webcam faces: < 60).
+#: Laplacian variance (on a 128 px wide face) at which a face counts as fully sharp. Measured on 25
+#: ../shared/data/faces/deepface photos scaled to a 200 px face: p5 187, median 363; the same with a
+#: 15 px motion blur: median 61, p95 148.
 SHARPNESS_GOOD = 150.0
 
 

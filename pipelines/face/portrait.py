@@ -38,8 +38,10 @@ MAX_PORTRAIT_TILT_DEG = 20.0
 #: calibration (docs/face.md) measured 21% FNMR at the pass threshold; the customer is asked to bring the
 #: card closer instead.
 MIN_PORTRAIT_SOURCE_FACE_PX = 40
-#: HOG upsample on the (small) portrait crop: finds faces from ~40 px of the crop (../shared/notes/faces.md).
-PORTRAIT_UPSAMPLE = 1
+#: HOG upsample on the portrait crop. The rectified document is always at 10 px/mm (pipelines/layouts.py),
+#: so the ID photo's face is ~130-250 px wide there whatever the camera saw: upsample 0 (faces from ~80 px)
+#: finds it at a quarter of upsample 1's cost.
+PORTRAIT_UPSAMPLE = 0
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ class FaceStage:
         self.engine = engine
         self.tracker = tracker if tracker is not None else FaceTracker(engine)
         self._portrait: PortraitCandidate | None = None
-        self._portrait_encoding: np.ndarray | None = None
+        self._portrait_encoding: tuple[PortraitCandidate, np.ndarray] | None = None
         self._live: list[_Live] = []
         self._last_live_t = -1e9
         self._last_portrait_t = -1e9
@@ -116,7 +116,6 @@ class FaceStage:
                 or candidate.source_face_px > self._portrait.source_face_px * PORTRAIT_IMPROVEMENT
             ):
                 self._portrait = candidate
-                self._portrait_encoding = None
         if frame.t_s - self._last_live_t >= live_interval:
             self._last_live_t = frame.t_s
             self._observe_live(context)
@@ -198,29 +197,34 @@ class FaceStage:
             return CheckResult.inconclusive(
                 self.name, code, "no usable view of the customer's face yet: look straight into the camera", **m
             )
-        if self._portrait_encoding is None:
+        if self._portrait_encoding is None or self._portrait_encoding[0] is not self._portrait:
             p = self._portrait
-            self._portrait_encoding = self._encode(p.crop, p.face.box.as_tuple())
+            encoding = self._encode(p.crop, p.face.box.as_tuple())
+            if encoding is not None:
+                self._portrait_encoding = (p, encoding)
         for candidate in self._chosen_live():
             if candidate.encoding is None:
                 candidate.encoding = self._encode(candidate.crop, candidate.box_in_crop)
-        portrait = self._portrait_encoding
-        encoded = [c for c in self._chosen_live() if c.encoding is not None]
-        if portrait is None or not encoded:
+        # Once the budget is spent, the best candidates that were encoded carry the decision.
+        encoded = sorted((c for c in self._live if c.encoding is not None), key=lambda c: -c.quality.score)
+        encoded = encoded[:LIVE_ENCODINGS]
+        if self._portrait_encoding is None or not encoded:
             return CheckResult.inconclusive(self.name, "encoding_budget", "the encoding budget is spent", **m)
+        used_portrait, portrait = self._portrait_encoding
         distances = [match.face_distance(portrait, c.encoding) for c in encoded if c.encoding is not None]
         distance = statistics.median(distances)
         m = self._measurements()
         m["distances"] = [round(d, 4) for d in distances]
         m["live_frames"] = [c.frame_index for c in encoded]
         m["live_quality"] = [c.quality.score for c in encoded]
-        m["portrait_frame"] = self._portrait.frame_index
+        m["portrait_frame"] = used_portrait.frame_index
+        m["portrait_face_px"] = round(used_portrait.source_face_px, 1)
         result = match.decide(distance, self.engine.version, **{k: v for k, v in m.items() if k not in _DECIDE_KEYS})
-        if result.verdict is not Verdict.INCONCLUSIVE and self._portrait.source_face_px < MIN_PORTRAIT_SOURCE_FACE_PX:
+        if result.verdict is not Verdict.INCONCLUSIVE and used_portrait.source_face_px < MIN_PORTRAIT_SOURCE_FACE_PX:
             return CheckResult.inconclusive(
                 self.name,
                 "portrait_too_small",
-                f"the ID photo was only {self._portrait.source_face_px:.0f} px wide: bring the card closer",
+                f"the ID photo was only {used_portrait.source_face_px:.0f} px wide: bring the card closer",
                 **result.measurements,
             )
         return result

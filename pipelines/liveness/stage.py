@@ -23,8 +23,10 @@ from pipelines.results import CheckResult, Reason, Verdict
 
 __all__ = ["LivenessStage", "SCREEN_INTERVAL_S", "SCREEN_MIN_SHARE", "LANDMARK_INTERVAL_S"]
 
-#: Seconds between the (costlier, ~5-10 ms) screen-cue measurements.
+#: Seconds between the decisive screen-cue measurements (bezel: ~2 ms each).
 SCREEN_INTERVAL_S = 0.3
+#: Seconds between the reported-only spectral measurements (moire FFT ~20 ms, banding ~2 ms).
+SPECTRAL_INTERVAL_S = 1.0
 #: A screen cue fires when at least this share of its measurements exceed the threshold (a single
 #: dark-backed frame, e.g. the card passing in front of a dark jacket, is not a phone).
 SCREEN_MIN_SHARE = 0.5
@@ -56,6 +58,7 @@ class LivenessStage:
         self.repeats = RepeatMonitor()
         self._times: list[float] = []
         self._last_screen_t = -1e9
+        self._last_spectral_t = -1e9
         self._last_landmark_t = -1e9
         self._scores: dict[str, list[float]] = {"document_bezel": [], "face_bezel": [], "moire": [], "banding": []}
         self._faces_seen = 0
@@ -83,12 +86,16 @@ class LivenessStage:
             doc = context.document
             if doc is not None:
                 self._scores["document_bezel"].append(passive.surround_darkness(frame.image, doc.corners_px))
-                center = tuple(float(v) for v in doc.corners_px.mean(axis=0))
-                self._scores["moire"].append(passive.moire_score(frame.image, (center[0], center[1])))
-            elif face_box is not None:
-                self._scores["moire"].append(passive.moire_score(frame.image, face_box.center))
             if face_box is not None:
                 self._scores["face_bezel"].append(passive.bezel_score(frame.image, face_box.as_tuple()))
+        if frame.t_s - self._last_spectral_t >= SPECTRAL_INTERVAL_S:
+            self._last_spectral_t = frame.t_s
+            doc = context.document
+            if doc is not None:
+                center = doc.corners_px.mean(axis=0)
+                self._scores["moire"].append(passive.moire_score(frame.image, (float(center[0]), float(center[1]))))
+            elif face_box is not None:
+                self._scores["moire"].append(passive.moire_score(frame.image, face_box.center))
             self._scores["banding"].append(passive.banding_score(frame.image))
 
     # -- report ----------------------------------------------------------------------------------------
