@@ -62,7 +62,7 @@ def run_full_sessions(service: IdentService, notifier: MemoryNotifier) -> str:
     tan = tan_from(notifier, CANARY_PHONE)  # a phone number wins: the TAN goes by SMS
     service.verify_tan(session_id, tan)
     rejected, _ = new_session(service)
-    service.decide(rejected, "agent-2", Decision.APPROVED, ReasonCode.IDENTITY_VERIFIED,
+    service.decide(rejected, "agent-1", Decision.APPROVED, ReasonCode.IDENTITY_VERIFIED,
                    override_reason=f"Customer {CANARY_FAMILY} explained the MRZ {CANARY_MRZ} mismatch")
     service.review(rejected, "supervisor-1", confirm=False, comment=f"{CANARY_GIVEN} is not on the photo")
     erased, _ = new_session(service)
