@@ -330,3 +330,29 @@ def test_a_wrong_method_gets_405_naming_every_allowed_method(bank: Bank) -> None
     response = bank.client.request("PUT", "/v1/sessions/x", headers=bank.auth(bank.a))
     assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
     assert {m.strip() for m in response.headers["allow"].split(",")} >= {"GET", "DELETE"}
+
+
+def test_dead_letters_are_listed_and_can_be_redelivered(bank: Bank) -> None:
+    with Receiver(statuses=[500] * FAST.max_attempts) as receiver:
+        sid = bank.client.post("/v1/sessions", json=session_body(receiver.url), headers=bank.auth(bank.a)).json()["id"]
+
+        def dead() -> list[dict[str, Any]]:
+            response = bank.client.get("/v1/webhook-deliveries", params={"status": "dead"}, headers=bank.auth(bank.a))
+            assert response.status_code == 200
+            items: list[dict[str, Any]] = response.json()["items"]
+            return items
+
+        wait_for(lambda: len(dead()) == 1)
+        (letter,) = dead()
+        assert letter["session_id"] == sid and letter["attempts"] == FAST.max_attempts
+        assert letter["last_error"] == "HTTP 500" and letter["type"] == "session.created"
+        assert bank.client.get("/v1/webhook-deliveries", headers=bank.auth(bank.b)).json()["items"] == []
+        other = bank.client.post(f"/v1/webhook-deliveries/{letter['event_id']}/redeliver", headers=bank.auth(bank.b))
+        assert other.status_code == 404, "another tenant cannot touch it"
+        again = bank.client.post(f"/v1/webhook-deliveries/{letter['event_id']}/redeliver", headers=bank.auth(bank.a))
+        assert again.status_code == 202 and again.json()["status"] == "pending"
+        wait_for(lambda: len(receiver.requests) == FAST.max_attempts + 1)
+        wait_for(lambda: bank.client.get("/v1/webhook-deliveries", params={"status": "delivered"},
+                                         headers=bank.auth(bank.a)).json()["items"] != [])
+    ids = {h[EVENT_ID_HEADER] for h, _ in receiver.requests}
+    assert ids == {letter["event_id"]}, "the redelivery keeps the event id"

@@ -50,7 +50,9 @@ __all__ = [
     "WebhookVerifier",
     "check_callback_url",
     "enqueue_event",
+    "list_deliveries",
     "pump_outbox",
+    "redeliver",
     "sign",
 ]
 
@@ -290,6 +292,27 @@ def enqueue_event(
         next_attempt_at=now, created_at=now,
     )
     db.add(row)
+    db.flush()
+    return row
+
+
+def list_deliveries(db: Session, tenant_id: str, status: DeliveryStatus | None = None,
+                    session_id: str | None = None, limit: int = 50) -> list[WebhookDelivery]:
+    """A tenant's deliveries, newest first (to find dead letters)."""
+    query = select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status.value)
+    if session_id is not None:
+        query = query.where(WebhookDelivery.session_id == session_id)
+    return list(db.scalars(query.order_by(WebhookDelivery.created_at.desc()).limit(limit)))
+
+
+def redeliver(db: Session, tenant_id: str, event_id: str) -> WebhookDelivery | None:
+    """Queue a (dead or delivered) event again with a fresh attempt budget; None if not the tenant's."""
+    row = db.get(WebhookDelivery, event_id)
+    if row is None or row.tenant_id != tenant_id:
+        return None
+    row.status, row.attempts, row.next_attempt_at = DeliveryStatus.PENDING.value, 0, utcnow()
     db.flush()
     return row
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from api.deps import BankState, BankStateDep, TenantDep
 from api.errors import ApiProblem, FieldError, problem_responses
@@ -25,7 +25,7 @@ from api.schemas.sessions import (
     SessionPublic,
     SessionResult,
 )
-from api.schemas.webhooks import WebhookSecretRotated
+from api.schemas.webhooks import WebhookDeliveryList, WebhookDeliveryPublic, WebhookSecretRotated
 from pipelines.results import CheckResult
 from videoident import audit
 from videoident.claims import (
@@ -41,7 +41,14 @@ from videoident.service import ClaimedIdentity, Contact, SessionView
 from videoident.states import ActorType, Purpose, SessionStatus
 from videoident.tenants import WEBHOOK_SECRET_OVERLAP, rotate_webhook_secret
 from videoident.vault import Variant
-from videoident.webhooks import CallbackUrlError, check_callback_url
+from videoident.webhooks import (
+    CallbackUrlError,
+    DeliveryStatus,
+    WebhookDelivery,
+    check_callback_url,
+    list_deliveries,
+    redeliver,
+)
 
 router = APIRouter(prefix="/v1", tags=["bank"], responses=problem_responses(400, 401, 422, 429))
 
@@ -298,3 +305,41 @@ def rotate_secret(tenant: TenantDep, state: BankStateDep) -> WebhookSecretRotate
         db.commit()
     return WebhookSecretRotated(webhook_secret=secret,
                                 previous_valid_until=datetime.now(UTC) + WEBHOOK_SECRET_OVERLAP)
+
+
+DeliveryStatusQuery = Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")]
+
+
+def _delivery(row: WebhookDelivery) -> WebhookDeliveryPublic:
+    return WebhookDeliveryPublic(
+        event_id=row.event_id, type=row.event_type, session_id=row.session_id, status=row.status,
+        attempts=row.attempts, last_status_code=row.last_status_code, last_error=row.last_error,
+        created_at=row.created_at, delivered_at=row.delivered_at,
+        next_attempt_at=row.next_attempt_at if row.status == DeliveryStatus.PENDING.value else None)
+
+
+@router.get("/webhook-deliveries", response_model=WebhookDeliveryList,
+            summary="Your webhook deliveries, newest first (find dead letters)")
+def get_deliveries(
+    tenant: TenantDep, state: BankStateDep, status: DeliveryStatusQuery = None,
+    session_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> WebhookDeliveryList:
+    with state.sessions() as db:
+        rows = list_deliveries(db, tenant.tenant_id, status, session_id, limit)
+        return WebhookDeliveryList(items=[_delivery(row) for row in rows])
+
+
+@router.post("/webhook-deliveries/{event_id}/redeliver", status_code=202, response_model=WebhookDeliveryPublic,
+             summary="Send an event again (e.g. a dead letter after your receiver is fixed)",
+             responses=problem_responses(404))
+def post_redeliver(event_id: Annotated[str, Path(max_length=64)], tenant: TenantDep,
+                   state: BankStateDep) -> WebhookDeliveryPublic:
+    with state.sessions() as db:
+        row = redeliver(db, tenant.tenant_id, event_id)
+        if row is None:
+            raise ApiProblem(404, "no such webhook delivery", "not_found")
+        db.commit()
+        public = _delivery(row)
+    state.dispatcher.wake()
+    return public

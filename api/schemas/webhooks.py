@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-__all__ = ["WebhookEvent", "WebhookSecretRotated"]
+__all__ = ["WebhookDeliveryList", "WebhookDeliveryPublic", "WebhookEvent", "WebhookSecretRotated"]
 
 
 class WebhookSecretRotated(BaseModel):
@@ -23,3 +23,20 @@ class WebhookEvent(BaseModel):
     created_at: AwareDatetime
     data: dict[str, str | None] = Field(examples=[{"session_id": "5b0d...", "reference": "order-4711",
                                                    "status": "completed", "previous_status": "tan_pending"}])
+
+
+class WebhookDeliveryPublic(BaseModel):
+    event_id: str = Field(examples=["evt_a3k2..."])
+    type: str = Field(examples=["session.status_changed"])
+    session_id: str | None = None
+    status: str = Field(examples=["dead"], description="pending | delivered | dead")
+    attempts: int = Field(ge=0)
+    last_status_code: int | None = Field(default=None, examples=[503])
+    last_error: str | None = Field(default=None, examples=["HTTP 503"])
+    created_at: AwareDatetime
+    next_attempt_at: AwareDatetime | None = Field(default=None, description="For pending deliveries.")
+    delivered_at: AwareDatetime | None = None
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDeliveryPublic]
