@@ -183,3 +183,18 @@ def test_rotation_keyring_semantics() -> None:
     assert during.tan_key("k1") != during.tan_key("k2") and len(during.tan_key("k2")) == 32
     with pytest.raises(ValueError):
         KeyRing("k1", b"short")
+
+
+def test_no_evidence_after_the_session_ended_or_was_erased(service: IdentService, tmp_path: Path) -> None:
+    from videoident.states import Decision, ReasonCode
+
+    session_id, _ = new_session(service)
+    service.decide(session_id, "agent-1", Decision.ABORTED, ReasonCode.CONNECTION_LOST)
+    with pytest.raises(ValueError, match="ended"):
+        service.store_evidence(session_id, EvidenceKind.FACE, b"late", "image/png")
+    service.erase(session_id, BANK)
+    from videoident.errors import Erased
+
+    with pytest.raises((ValueError, Erased)):
+        service.store_evidence(session_id, EvidenceKind.FACE, b"late", "image/png")
+    assert not list((tmp_path / "vault").rglob("*.sealed"))

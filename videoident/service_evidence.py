@@ -17,7 +17,7 @@ from pipelines.layouts import Template
 from pipelines.masking import mask_document
 from videoident import audit
 from videoident.crypto import WrappedKey
-from videoident.errors import NotFound
+from videoident.errors import Erased, NotFound
 from videoident.masking_policy import fields_to_mask, policy_for
 from videoident.records import (
     CheckResultRecord,
@@ -100,13 +100,20 @@ class EvidenceMixin(ServiceCore):
 
         def work(db: Session) -> list[EvidenceView]:
             record = self._session(db, session_id)
+            if record.erased_at is not None:  # erased while the files were being written
+                raise Erased("the session's data was erased")
             for row in rows:
                 db.add(row)
             self._audit(db, actor, "evidence.captured", record, kind=kind.value,
                         items=[row.id for row in rows], masked=rows[0].masked_fields)
             return [EvidenceView.of(row) for row in rows]
 
-        return self._tx(work)
+        try:
+            return self._tx(work)
+        except BaseException:
+            for row in rows:  # never leave sealed files that no committed row names
+                (self.vault.root / row.blob_path).unlink(missing_ok=True)
+            raise
 
     def list_evidence(self, session_id: str, *, tenant_id: str | None = None,
                       variant: Variant | None = None) -> list[EvidenceView]:
