@@ -215,3 +215,22 @@ def test_ocr_no_longer_finds_the_bsn_on_a_rendered_dutch_card(shared_data: Path)
     assert surname in read_text.replace("<", ""), "the rest of the MRZ stays readable"
     x0, y0, x1, y1 = layout_for(Template.NL_ID).box_px(ZoneName.BSN)
     assert has_ink(image, (x0, y0, x1, y1)) and (masked[y0:y1, x0:x1] == FILL_BGR).all()
+
+
+def test_a_passports_personal_number_is_masked_in_the_mrz_too() -> None:
+    td3 = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
+    image = ink_document(Template.PASSPORT, DocumentSide.FRONT, td3)
+    fields = fields_to_mask(policy_for(Profile.DEFAULT), Template.PASSPORT, exported=False)
+    assert fields == {ZoneName.PERSONAL_NUMBER}
+    result = mask_document(image, Template.PASSPORT, DocumentSide.FRONT, fields)
+    for col in range(28, 43):  # optional data (personal number) and its check digit
+        cell = char_cell(Template.PASSPORT, 1, col)
+        if td3[1][col] != "<":
+            assert has_ink(image, cell)
+        assert not has_ink(result.image, cell)
+    for col in range(0, 27):  # document number, nationality, birth date, sex, expiry stay
+        x0, y0, x1, y1 = char_cell(Template.PASSPORT, 1, col)
+        assert np.array_equal(result.image[y0:y1, x0:x1], image[y0:y1, x0:x1])
+    for col in range(44):
+        x0, y0, x1, y1 = char_cell(Template.PASSPORT, 0, col)
+        assert np.array_equal(result.image[y0:y1, x0:x1], image[y0:y1, x0:x1])
