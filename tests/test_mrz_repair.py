@@ -53,15 +53,43 @@ def test_a_tampered_date_is_never_repaired_into_validity() -> None:
     tampered = (ICAO_TD3[0], ICAO_TD3[1].replace("7408122", "7508122"))
     cleaned = clean_read(tampered)
     assert cleaned is not None
-    _, lines, repairs = cleaned
+    _, literal, lines, repairs = cleaned
     doc = parse_mrz(lines, BEFORE_EXPIRY)
-    assert not doc.check_digits_hold and repairs == 0
+    assert not doc.check_digits_hold and repairs == 0 and literal == lines
+
+
+# A fixtures/ tampered card: document number VUD7SJVM5 printed as VUD3SJVM5, check digits left as they were.
+# Two look-alike swaps (D->0, S->5) make both digits hold again: a "repair" that would hide the forgery.
+TAMPERED_TD1 = ("I<NLDVUD3SJVM50872017461<<<<<<", "6712190M3407057NLD<<<<<<<<<<<2", "VAN<LEEUWEN<<WILLEM<<<<<<<<<<<")
+
+
+def test_a_repaired_read_is_never_a_pass() -> None:
+    read = _read(TAMPERED_TD1)
+    assert read.repairs > 0 and read.check_digits_hold and not read.literal_holds
+    assert read.document is not None
+    result = mrz_result(read.document, repairs=read.repairs)
+    assert result.verdict is Verdict.INCONCLUSIVE and result.reason.code == "mrz_repaired"
+    assert result.measurements["valid"] is False
+    assert result.measurements["checks"]["read_without_repair"] == "fail"
+
+
+def test_frames_agreeing_on_a_tampered_number_fail_it_despite_a_possible_repair() -> None:
+    consensus = MrzConsensus(dt.date(2026, 11, 25))
+    consensus.add(_read(TAMPERED_TD1))
+    first = consensus.state()
+    assert first.repairs > 0 and not first.reached  # one read: the repair is offered, unconfirmed
+    consensus.add(_read(TAMPERED_TD1))
+    state = consensus.state()
+    assert state.repairs == 0 and state.identical == 2 and not state.reached
+    assert state.document is not None and state.document.lines == TAMPERED_TD1
+    result = mrz_result(state.document, confirmed=True, repairs=state.repairs)
+    assert result.verdict is Verdict.FAIL and result.reason.code == "mrz_check_digit"
 
 
 def test_clean_read_drops_a_stray_leading_mark() -> None:
     raw = ["IIDD<<T220001293<<<<<<<<<<<<<<<", "6408125<2010315D<<<<<<<<<<<<<4", "MUSTERMANN<<ERIKA<<<<<<<<<<<<<"]
     cleaned = clean_read(raw)
-    assert cleaned is not None and cleaned[1] == GERMAN_TD1
+    assert cleaned is not None and cleaned[1] == cleaned[2] == GERMAN_TD1
 
 
 def _read(lines: tuple[str, ...], confidence: float = 0.9) -> MrzRead:

@@ -44,7 +44,7 @@ def _read_one(engine: Any, path: Path, reference: dt.date) -> dict[str, Any]:
     read = read_image(engine, image, reference)
     if read is None or read.document is None:
         return {"file": str(path), "error": "no MRZ found"}
-    result = mrz_result(read.document, confidence=round(read.confidence, 3), repairs=read.repairs)
+    result = mrz_result(read.document, repairs=read.repairs, confidence=round(read.confidence, 3))
     body = result.to_json()
     return {
         "file": str(path),

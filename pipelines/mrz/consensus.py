@@ -1,9 +1,13 @@
 """Consensus across the frames of a live session: a weighted vote per character position.
 
 Reads of one format are aligned position by position (they are already fitted to the format's exact
-line lengths). Each read votes with its OCR confidence, and with :data:`VALID_READ_WEIGHT` times that
-when its check digits held on their own. The voted text is repaired and parsed like a single read; it is
-accepted only when every check digit holds.
+line lengths). Each read votes with its *literal* text (before any check-digit repair) and its OCR
+confidence, :data:`VALID_READ_WEIGHT` times that when its literal text held every check digit.
+
+Consensus is reached only when :data:`MIN_AGREEING_READS` reads literally read the voted text and it
+holds every check digit. A repair is never consensus: when the voted text fails, a repair is offered
+only while the reads disagree (it may be OCR noise); once the reads agree on a failing text, that text
+is what the document carries (a tampered MRZ), and it is reported as read.
 """
 
 from __future__ import annotations
@@ -40,10 +44,16 @@ class ConsensusState:
     reads: int
     agreeing: int
     identical: int = 0
+    repairs: int = 0
 
     @property
     def reached(self) -> bool:
-        return self.document is not None and self.document.check_digits_hold and self.agreeing >= MIN_AGREEING_READS
+        return (
+            self.document is not None
+            and self.repairs == 0
+            and self.document.check_digits_hold
+            and self.agreeing >= MIN_AGREEING_READS
+        )
 
 
 class MrzConsensus:
@@ -54,7 +64,7 @@ class MrzConsensus:
         self._reads: list[MrzRead] = []
 
     def add(self, read: MrzRead) -> None:
-        if read.lines is None:
+        if read.literal is None:
             return
         self._reads.append(read)
         del self._reads[:-MAX_READS_KEPT]
@@ -68,8 +78,8 @@ class MrzConsensus:
             return ConsensusState(None, 0, 0, 0)
         groups: dict[tuple[int, int, str], list[MrzRead]] = defaultdict(list)
         for read in self._reads:
-            assert read.lines is not None
-            key = (len(read.lines), len(read.lines[0]), "V" if read.lines[0].startswith("V") else "")
+            assert read.literal is not None
+            key = (len(read.literal), len(read.literal[0]), "V" if read.literal[0].startswith("V") else "")
             groups[key].append(read)
         # the format most reads (by weight) agree on
         key, reads = max(groups.items(), key=lambda item: sum(_weight(r) for r in item[1]))
@@ -81,17 +91,22 @@ class MrzConsensus:
             for pos in range(spec.line_length):
                 votes: defaultdict[str, float] = defaultdict(float)
                 for read in reads:
-                    assert read.lines is not None
-                    votes[read.lines[line_no][pos]] += _weight(read)
+                    assert read.literal is not None
+                    votes[read.literal[line_no][pos]] += _weight(read)
                 chars.append(max(votes.items(), key=lambda item: item[1])[0])
             voted.append("".join(chars))
-        lines, _ = repair_check_digits(spec, voted)
-        document = parse_mrz(lines, self.reference_date)
-        identical = [r for r in reads if r.lines == lines]
-        agreeing = sum(1 for r in identical if r.check_digits_hold)
-        return ConsensusState(document, len(reads), agreeing, len(identical))
+        literal = tuple(voted)
+        document = parse_mrz(literal, self.reference_date)
+        identical = [r for r in reads if r.literal == literal]
+        agreeing = sum(1 for r in identical if r.literal_holds)
+        repairs = 0
+        if not document.check_digits_hold and len(identical) < MIN_AGREEING_READS:
+            repaired, repairs = repair_check_digits(spec, literal)
+            if repairs:
+                document = parse_mrz(repaired, self.reference_date)
+        return ConsensusState(document, len(reads), agreeing, len(identical), repairs)
 
 
 def _weight(read: MrzRead) -> float:
     base = max(MIN_VOTE, read.confidence)
-    return base * VALID_READ_WEIGHT if read.check_digits_hold else base
+    return base * VALID_READ_WEIGHT if read.literal_holds else base

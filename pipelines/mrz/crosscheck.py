@@ -99,24 +99,33 @@ def compare_to_claim(document: MrzDocument, claim: ClaimedIdentity) -> dict[str,
     return checks
 
 
+#: Letters a general OCR model reads for digits in printed dates.
+_DATE_DIGITS = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5", "G": "6",
+                              "T": "7", "B": "8"})  # fmt: skip
+_DIGITISH = "[0-9OQDILZSGTB]"
+
+
 def parse_printed_date(text: str) -> dt.date | None:
     """A date as printed in a visual zone: ``12.08.1974``, ``12 08 1974``, ``12/08/1974``, ``1974-08-12``,
-    ``12 AUG 1974`` / ``12 AUG/AOUT 1974``. None when it is not one of those."""
-
-    cleaned = text.upper().replace("O", "0") if re.fullmatch(r"[0-9O .\-/]+", text.upper()) else text.upper()
-    m = re.search(r"(\d{1,2})[ ./-](\d{1,2})[ ./-](\d{4})", cleaned)
-    if m:
-        day, month, year = int(m[1]), int(m[2]), int(m[3])
-    else:
-        m = re.search(r"(\d{4})-(\d{2})-(\d{2})", cleaned)
-        if m:
-            year, month, day = int(m[1]), int(m[2]), int(m[3])
-        else:
-            m = re.search(r"(\d{1,2})\s*([A-Z]{3})[A-Z/ ]*?(\d{4})", cleaned)
-            if not m or m[2] not in _MONTHS:
-                return None
-            day, month, year = int(m[1]), _MONTHS[m[2]], int(m[3])
+    ``12 AUG 1974`` / ``12 MRT/MAR 1974``; digits misread as look-alike letters are tolerated. None when
+    it is not one of those or not a real date."""
+    upper = text.upper()
+    numeric = re.search(rf"({_DIGITISH}{{1,2}})[ ./-]+({_DIGITISH}{{1,2}})[ ./-]+({_DIGITISH}{{4}})", upper)
+    iso = re.search(rf"({_DIGITISH}{{4}})-({_DIGITISH}{{2}})-({_DIGITISH}{{2}})", upper)
+    worded = re.search(rf"({_DIGITISH}{{1,2}})\s*([A-Z]{{3}})[A-Z/ ]*?({_DIGITISH}{{4}})", upper)
     try:
+        if iso:
+            year, month, day = (int(g.translate(_DATE_DIGITS)) for g in iso.groups())
+        elif numeric:
+            day, month, year = (int(g.translate(_DATE_DIGITS)) for g in numeric.groups())
+        elif worded and worded[2] in _MONTHS:
+            day, month, year = (
+                int(worded[1].translate(_DATE_DIGITS)),
+                _MONTHS[worded[2]],
+                int(worded[3].translate(_DATE_DIGITS)),
+            )
+        else:
+            return None
         return dt.date(year, month, day)
     except ValueError:
         return None
@@ -125,3 +134,5 @@ def parse_printed_date(text: str) -> dt.date | None:
 _MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
 # German and Dutch abbreviations as printed on those cards (fixtures/documents.py prints "12 MAA/MAR 1974").
 _MONTHS.update({"MAI": 5, "OKT": 10, "DEZ": 12, "MRT": 3, "MEI": 5, "MAA": 3, "MÄR": 3})
+# J read as I by a general OCR model (measured on the fixtures' passports).
+_MONTHS.update({"IAN": 1, "IUN": 6, "IUL": 7})

@@ -25,8 +25,10 @@ EXPECTED_LINES = {DocumentKind.ID1: 3, DocumentKind.TD3: 2}
 
 @dataclass(frozen=True)
 class MrzRead:
-    """One read attempt. ``raw_lines``: what tesseract gave; ``lines``: after MRZ-aware cleaning (None
-    when no format fitted); ``confidences``: tesseract's per line, 0..1."""
+    """One read attempt. ``raw_lines``: what tesseract gave; ``literal``: fitted to the format and
+    class-mapped (O->0 in digit positions...); ``lines``: ``literal`` after the check-digit-guided repair
+    (None when no format fitted); ``repairs``: characters the repair changed; ``confidences``:
+    tesseract's per line, 0..1. ``document`` is parsed from ``lines``."""
 
     raw_lines: tuple[str, ...]
     confidences: tuple[float, ...]
@@ -34,6 +36,8 @@ class MrzRead:
     document: MrzDocument | None
     repairs: int
     source: str
+    literal: tuple[str, ...] | None = None
+    literal_holds: bool = False
 
     @property
     def valid(self) -> bool:
@@ -41,6 +45,7 @@ class MrzRead:
 
     @property
     def check_digits_hold(self) -> bool:
+        """After repair; see ``literal_holds`` for the text as read."""
         return self.document is not None and self.document.check_digits_hold
 
     @property
@@ -60,12 +65,15 @@ def read_lines(raw: Sequence[OcrText], reference_date: dt.date, source: str = "l
     cleaned = clean_read(texts)
     if cleaned is None:
         return MrzRead(texts, confidences, None, None, 0, source)
-    _, lines, repairs = cleaned
+    _, literal, lines, repairs = cleaned
     try:
         document = parse_mrz(lines, reference_date)
+        literal_holds = (
+            document.check_digits_hold if repairs == 0 else parse_mrz(literal, reference_date).check_digits_hold
+        )
     except MrzShapeError:
         return MrzRead(texts, confidences, None, None, 0, source)
-    return MrzRead(texts, confidences, lines, document, repairs, source)
+    return MrzRead(texts, confidences, lines, document, repairs, source, literal, literal_holds)
 
 
 def read_band(

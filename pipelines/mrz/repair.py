@@ -228,8 +228,11 @@ def _score(spec: FormatSpec, lines: Sequence[str]) -> int:
     return held + int(lines[0][:1] in "PIACV")
 
 
-def clean_read(raw_lines: Sequence[str]) -> tuple[FormatSpec, tuple[str, ...], int] | None:
-    """Raw OCR lines -> (format, cleaned lines, repairs made), or None when no format fits.
+def clean_read(raw_lines: Sequence[str]) -> tuple[FormatSpec, tuple[str, ...], tuple[str, ...], int] | None:
+    """Raw OCR lines -> (format, literal lines, repaired lines, repairs made), or None when no format fits.
+
+    ``literal``: fitted and class-mapped only (what the document shows, as far as OCR can tell);
+    ``repaired``: after the check-digit-guided repair (equal to ``literal`` when no repair was made).
 
     Every combination of the lines' length fits (:func:`fit_variants`) is class-mapped and repaired;
     the one where most check digits hold wins (the first, i.e. the plain fit, on a tie).
@@ -242,13 +245,13 @@ def clean_read(raw_lines: Sequence[str]) -> tuple[FormatSpec, tuple[str, ...], i
     variants = [fit_variants(x, spec.line_length) for x in clean]
     if any(not v for v in variants):
         return None
-    best: tuple[int, FormatSpec, tuple[str, ...], int] | None = None
+    best: tuple[int, FormatSpec, tuple[str, ...], tuple[str, ...], int] | None = None
     for combo in itertools.product(*variants):
         line_spec = format_for_shape(spec.line_count, spec.line_length, combo[0][:1]) or spec
-        lines = apply_classes(line_spec, combo)
-        lines, repairs = repair_check_digits(line_spec, lines)
+        literal = apply_classes(line_spec, combo)
+        lines, repairs = repair_check_digits(line_spec, literal)
         score = _score(line_spec, lines)
         if best is None or score > best[0]:
-            best = (score, line_spec, lines, repairs)
+            best = (score, line_spec, literal, lines, repairs)
     assert best is not None
-    return best[1], best[2], best[3]
+    return best[1], best[2], best[3], best[4]

@@ -7,8 +7,10 @@ Verdicts:
 - ``fail``: the MRZ was read but something does not hold — a check digit (``mrz_check_digit``), the
   expiry (``document_expired``), a date or code (``mrz_invalid_field``), the bank's claimed identity
   (``claim_mismatch``) or the printed visual zone (``visual_zone_mismatch``);
-- ``inconclusive``: no model (``mrz_model_missing``), no MRZ found yet (``mrz_not_found``), or check
-  digits that failed on a read not yet confirmed by other frames (``mrz_unconfirmed``).
+- ``inconclusive``: no model (``mrz_model_missing``), no MRZ found yet (``mrz_not_found``), check
+  digits that failed on a read not yet confirmed by other frames (``mrz_unconfirmed``), or an MRZ that
+  holds only after the check-digit-guided repair changed look-alike characters (``mrz_repaired``: a
+  repair can also "fix" a tampered MRZ, so it is never a pass; the check ``read_without_repair`` fails).
 """
 
 from __future__ import annotations
@@ -52,18 +54,22 @@ def mrz_result(
     *,
     extra_checks: Mapping[str, bool] | None = None,
     confirmed: bool = True,
+    repairs: int = 0,
     **measurements: Any,
 ) -> CheckResult:
     """The report section for a read MRZ. ``extra_checks``: cross-checks (``claim_*``, ``visual_*``).
     ``confirmed``: the text was read consistently (consensus, or a confident single read); an
     unconfirmed read whose check digits fail is inconclusive, not fail, as it may be an OCR error."""
     checks = {**document.checks, **(extra_checks or {})}
+    if repairs:
+        checks["read_without_repair"] = False
     body: dict[str, Any] = {
         "document_type": document.format.value,
         "lines": list(document.lines),
         "fields": dict(document.fields),
         "checks": {name: (Verdict.PASS if ok else Verdict.FAIL).value for name, ok in checks.items()},
         "valid": all(checks.values()),
+        "repairs": repairs,
         **measurements,
     }
     passed = sum(checks.values()) / len(checks)
@@ -71,5 +77,10 @@ def mrz_result(
         return CheckResult(NAME, Verdict.PASS, Reason("mrz_valid", "every MRZ check holds"), passed, body)
     if not document.check_digits_hold and not confirmed:
         reason = Reason("mrz_unconfirmed", "the MRZ read so far has failing check digits; reading more frames")
+        return CheckResult(NAME, Verdict.INCONCLUSIVE, reason, passed, body)
+    if repairs and all(ok for name, ok in checks.items() if name != "read_without_repair"):
+        reason = Reason(
+            "mrz_repaired", f"the MRZ holds only after correcting {repairs} look-alike character(s); not confirmed"
+        )
         return CheckResult(NAME, Verdict.INCONCLUSIVE, reason, passed, body)
     return CheckResult(NAME, Verdict.FAIL, _first_failure(checks), passed, body)

@@ -143,6 +143,7 @@ class MrzStage:
             state.document,
             extra_checks=extra,
             confirmed=state.identical >= MIN_AGREEING_READS,
+            repairs=state.repairs,
             reads=state.reads,
             agreeing_reads=state.agreeing,
             attempts=self._attempts,
