@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "ApiProblem", "FieldError", "Problem", "install_error_handlers", "problem_responses"]
 
@@ -124,8 +125,51 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+#: The largest request body the bank API reads: a session create is under 2 KiB; 64 KiB leaves room for
+#: long names and URLs while a client cannot make the server buffer megabytes.
+MAX_BODY_BYTES = 64 * 1024
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` under ``prefix`` with 413 (Content-Length or streamed)."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/v1", max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app, self.prefix, self.max_bytes = app, prefix, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        too_large = problem_response(413, f"the request body is larger than {self.max_bytes} bytes")
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await too_large(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI, prefix: str = "/v1") -> None:
-    """Problem bodies for requests under ``prefix``; other routes (pages, console) keep FastAPI's defaults."""
+    """Problem bodies for requests under ``prefix``; other routes (pages, console) keep FastAPI's defaults.
+    Also caps request bodies under ``prefix`` (:data:`MAX_BODY_BYTES`)."""
+    app.add_middleware(BodyLimitMiddleware, prefix=prefix)
 
     def ours(request: Request) -> bool:
         return request.url.path == prefix or request.url.path.startswith(prefix + "/")

@@ -356,3 +356,18 @@ def test_dead_letters_are_listed_and_can_be_redelivered(bank: Bank) -> None:
                                          headers=bank.auth(bank.a)).json()["items"] != [])
     ids = {h[EVENT_ID_HEADER] for h, _ in receiver.requests}
     assert ids == {letter["event_id"]}, "the redelivery keeps the event id"
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(bank: Bank) -> None:
+    huge = json.dumps(session_body(reference="x" * 100_000))
+    response = bank.client.post("/v1/sessions", content=huge, headers={
+        **bank.auth(bank.a), "Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+        for _ in range(100):
+            yield b" " * 1024
+
+    streamed = bank.client.post("/v1/sessions", content=chunks(), headers={
+        **bank.auth(bank.a), "Content-Type": "application/json"})
+    assert streamed.status_code in (400, 413)
