@@ -66,6 +66,11 @@ async def test_frames_reach_the_analyzer_and_guidance_comes_back(loopback: IceCo
         frames = list(container.decode(video=0))
     assert len(frames) == info.video_frames > 0
     assert (frames[0].width, frames[0].height) == (640, 480)
+    # The customer's sound is in the recording too.
+    assert sum(i.audio_frames for i, _ in sink.segments) > 0
+    with av.open(io.BytesIO(data)) as container:
+        assert [s.type for s in container.streams] == ["video", "audio"]
+        assert sum(1 for _ in container.decode(audio=0)) > 0
 
 
 async def test_reconnect_continues_the_same_session_and_the_agent_sees_the_customer(loopback: IceConfig) -> None:

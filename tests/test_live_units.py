@@ -222,3 +222,21 @@ def test_agent_code_is_bound_to_the_session_and_the_master_key() -> None:
     codes = {agent_code(key, f"session-{i}") for i in range(200)}
     assert len(codes) > 190  # spread over a million values
     assert agent_code(other_key, "session-a") != code  # without the master key it cannot be derived
+
+
+def test_sampler_rate_holds_with_a_jittery_camera_and_restarts_after_a_reconnect() -> None:
+    import random
+
+    sampler: NewestFrameSampler[int] = NewestFrameSampler(lambda item: None, analysed_fps=5.0)
+    rng = random.Random(1)
+    try:
+        for i in range(150):  # 10 s of a 15 fps camera whose frames arrive +-5 ms off their slot
+            sampler.offer(i, i / 15 + rng.uniform(-0.005, 0.005))
+        due_before = sampler.stats().due
+        for i in range(15):  # a reconnect: frame times start again near zero
+            sampler.offer(1000 + i, i / 15)
+        stats = sampler.stats()
+    finally:
+        sampler.close()
+    assert 49 <= due_before <= 51  # 5 per second, not every 4th frame (3.75 per second)
+    assert stats.due - due_before == 5  # t = 0, 0.2, 0.4, 0.6, 0.8 of the new connection

@@ -30,6 +30,10 @@ DEFAULT_ANALYSED_FPS = 5.0
 
 #: Frame times are floats from RTP clocks: 3/30 s may come out a hair under 0.1 s.
 RATE_SLACK_S = 1e-6
+#: Arrival jitter tolerated when a frame is due: a 15 fps camera's third frame after a due one arrives
+#: 200 ms +- a few ms later; without this tolerance every fourth frame would be taken (3.75 fps, measured
+#: with api/benchmarks/live_media.py --transport-only before this was added).
+DUE_JITTER_S = 0.010
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,8 @@ class SamplerStats:
 class NewestFrameSampler(Generic[T]):
     """Offer frames from the event loop; ``analyse(item)`` runs in the worker thread for the newest due one.
 
-    ``analysed_fps`` caps the rate: a frame is *due* when at least ``1/analysed_fps`` seconds of frame time
-    ``t_s`` passed since the previous due frame. Exceptions in ``analyse`` are counted and logged by type
+    ``analysed_fps`` caps the rate: a frame is *due* when frame time ``t_s`` reached the next slot of a
+    ``1/analysed_fps`` schedule (within ``DUE_JITTER_S``). Exceptions in ``analyse`` are counted and logged by type
     only (a frame's content must never reach a log)."""
 
     def __init__(
@@ -80,7 +84,7 @@ class NewestFrameSampler(Generic[T]):
         self._cond = threading.Condition()
         self._slot: T | None = None
         self._closed = False
-        self._last_due_t_s: float | None = None
+        self._next_due_t_s: float | None = None
         self._offered = self._due = self._analysed = self._dropped = self._errors = 0
         self._busy_s = 0.0
         self._cpu_s = 0.0
@@ -94,11 +98,15 @@ class NewestFrameSampler(Generic[T]):
             if self._closed:
                 return False
             self._offered += 1
-            last = self._last_due_t_s
-            if last is not None and 0.0 <= t_s - last < self._interval_s - RATE_SLACK_S:
+            next_due = self._next_due_t_s
+            if next_due is not None and next_due - self._interval_s <= t_s < next_due - DUE_JITTER_S:
                 return False
-            # A new due frame (a t_s that went backwards, e.g. after a reconnect, restarts the rate).
-            self._last_due_t_s = t_s
+            # A due frame. On schedule: the next one is one interval later (so jitter does not lower the
+            # rate); behind schedule, or a t_s that went backwards (a reconnect): restart from this frame.
+            if next_due is None or t_s < next_due - self._interval_s or t_s - next_due > self._interval_s:
+                self._next_due_t_s = t_s + self._interval_s
+            else:
+                self._next_due_t_s = next_due + self._interval_s
             self._due += 1
             if self._slot is not None:
                 self._dropped += 1
