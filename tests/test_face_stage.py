@@ -105,7 +105,7 @@ def test_genuine_customer_matches_their_id_photo(engine: FaceEngine, faces_dir: 
     live = face_crop(engine, photo(faces_dir, "img1.jpg"), 220)
     card = make_card(face_crop(engine, photo(faces_dir, "img2.jpg"), 150, aspect=1.28))
     stage = FaceStage(engine)
-    run_stage(stage, scene_frames(live, card, 30))
+    run_stage(stage, scene_frames(live, card, 20))
     result = stage.result()
     assert result.verdict is Verdict.PASS, result
     assert result.measurements["distance"] <= result.measurements["threshold"]
@@ -119,7 +119,7 @@ def test_portrait_swap_fails(engine: FaceEngine, faces_dir: Path) -> None:
     live = face_crop(engine, photo(faces_dir, "img1.jpg"), 220)
     card = make_card(face_crop(engine, photo(faces_dir, "img12.jpg"), 150, aspect=1.28))
     stage = FaceStage(engine)
-    run_stage(stage, scene_frames(live, card, 30))
+    run_stage(stage, scene_frames(live, card, 20))
     result = stage.result()
     assert result.verdict is Verdict.FAIL, result
     assert result.reason.code == "no_match"

@@ -1,0 +1,43 @@
+"""Face and liveness stages on the generated webcam scenes (fixtures): genuine sessions match and raise no
+replay signal; portrait swaps fail the face check; screen replays and looped video fail liveness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.benchmarks.face import run_scene
+from fixtures.attacks import Attack
+from fixtures.scenes import SceneSpec
+from models.face import FaceEngine
+from pipelines.layouts import Template
+
+SECONDS = 2.0  # 30 frames at 15 fps, 1280x720
+
+
+@pytest.fixture(scope="module")
+def engine() -> FaceEngine:
+    e = FaceEngine()
+    e.warmup()
+    return e
+
+
+@pytest.mark.shared_data
+def test_genuine_scene_matches_and_is_not_flagged(engine: FaceEngine, shared_data: Path) -> None:
+    row = run_scene(engine, SceneSpec(Template.NL_ID, seed=31, seconds=SECONDS))
+    assert row["face"] == "pass", row
+    assert row["liveness"] != "fail", row  # no challenges in a generated scene: inconclusive, never fail
+
+
+@pytest.mark.shared_data
+def test_portrait_swap_fails_the_face_check(engine: FaceEngine, shared_data: Path) -> None:
+    row = run_scene(engine, SceneSpec(Template.PASSPORT, seed=32, attack=Attack.PORTRAIT_SWAP, seconds=SECONDS))
+    assert row["face"] == "fail" and row["distance"] > 0.65, row
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("attack", [Attack.SCREEN_REPLAY, Attack.INJECTED_LOOP])
+def test_replay_and_loop_fail_liveness(engine: FaceEngine, shared_data: Path, attack: Attack) -> None:
+    row = run_scene(engine, SceneSpec(Template.DE_ID, seed=33, attack=attack, seconds=SECONDS))
+    assert row["liveness"] == "fail" and row["liveness_reason"] == "replay_or_injection", row
