@@ -35,25 +35,9 @@ from videoident.settings import Environment
 from videoident.tenants import BankTable, SecretBox, UtcDateTime, active_webhook_secrets, new_id, utcnow
 
 __all__ = [
-    "EVENT_ID_HEADER",
-    "OutboxSource",
-    "MAX_ATTEMPTS",
-    "SIGNATURE_HEADER",
-    "TOLERANCE_S",
-    "CallbackUrlError",
-    "DeliveryPolicy",
-    "DeliveryStatus",
-    "SignatureError",
-    "VerifiedEvent",
-    "WebhookDelivery",
-    "WebhookDispatcher",
-    "WebhookVerifier",
-    "check_callback_url",
-    "enqueue_event",
-    "list_deliveries",
-    "pump_outbox",
-    "redeliver",
-    "sign",
+    "EVENT_ID_HEADER", "MAX_ATTEMPTS", "SIGNATURE_HEADER", "TOLERANCE_S", "CallbackUrlError", "DeliveryPolicy",
+    "DeliveryStatus", "OutboxSource", "SignatureError", "VerifiedEvent", "WebhookDelivery", "WebhookDispatcher",
+    "WebhookVerifier", "check_callback_url", "enqueue_event", "list_deliveries", "pump_outbox", "redeliver", "sign",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,8 +47,8 @@ EVENT_ID_HEADER = "Videoident-Event-Id"
 #: A delivery older than this is refused by the verifier (replay window). 300 s is the window the API
 #: contract promises (the same as Stripe's default); it tolerates ordinary clock skew between the servers.
 TOLERANCE_S = 300
-#: Attempts before a delivery is dead-lettered. With the backoff below they span about 30 hours, so a
-#: bank's receiver may be down over a night and a day without losing a status change.
+#: Attempts before a delivery is dead-lettered. With the backoff below the 14 waits add up to 23.4 h
+#: (11.7 h with the least jitter), so a bank's receiver may be down for most of a day without losing an event.
 MAX_ATTEMPTS = 15
 #: First retry after 10 s, doubling per attempt ...
 BACKOFF_BASE_S = 10.0
@@ -459,10 +443,9 @@ class WebhookDispatcher:
                 row.next_attempt_at = max(next_second, now + backoff)
             db.commit()
 
-    async def _deliver(self, client: httpx.AsyncClient, item: _Claimed) -> None:
-        try:
-            check_callback_url(item.url, self.policy.environment, resolve=True)
-            secrets_ = await asyncio.to_thread(self._secrets, item.tenant_id)
+    async def _deliver(self, client: httpx.AsyncClient, item: _Claimed, secrets_: list[str]) -> None:
+        try:  # the URL is checked again now (DNS may have changed), off the event loop
+            await asyncio.to_thread(check_callback_url, item.url, self.policy.environment, True)
             if not secrets_:
                 raise RuntimeError("the tenant has no webhook secret")
             body = item.body.encode()
@@ -488,6 +471,8 @@ class WebhookDispatcher:
         claimed = await asyncio.to_thread(self._claim)
         if not claimed:
             return 0
+        tenants = {item.tenant_id for item in claimed}
+        secrets_by_tenant = await asyncio.to_thread(lambda: {t: self._secrets(t) for t in tenants})
         async with httpx.AsyncClient(
             timeout=self.policy.timeout_s, follow_redirects=False, transport=self._transport
         ) as client:
@@ -495,12 +480,14 @@ class WebhookDispatcher:
             by_session: dict[str, list[_Claimed]] = {}
             for item in claimed:
                 by_session.setdefault(item.session_key, []).append(item)
-            await asyncio.gather(*(self._deliver_in_order(client, items) for items in by_session.values()))
+            await asyncio.gather(*(self._deliver_in_order(client, items, secrets_by_tenant)
+                                   for items in by_session.values()))
         return len(claimed)
 
-    async def _deliver_in_order(self, client: httpx.AsyncClient, items: list[_Claimed]) -> None:
+    async def _deliver_in_order(self, client: httpx.AsyncClient, items: list[_Claimed],
+                                secrets_by_tenant: dict[str, list[str]]) -> None:
         for item in items:
-            await self._deliver(client, item)
+            await self._deliver(client, item, secrets_by_tenant[item.tenant_id])
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; database errors are logged and retried, never fatal."""
