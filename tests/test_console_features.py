@@ -42,3 +42,17 @@ def test_template_from_the_live_report() -> None:
     assert template_from_report(passport) is Template.PASSPORT
     assert template_from_report({"document": {"kind": "td3"}}) is Template.PASSPORT
     assert template_from_report({"document": {"kind": "id1"}, "mrz": {"fields": {"issuing_state": "FRA"}}}) is None
+
+
+def test_a_viewer_without_the_right_sees_the_mrz_masked() -> None:
+    from videoident.agents import mask, masked_report
+
+    report = {"mrz": {"verdict": "pass", "lines": ["IDD<<T220001293<<<<<<<<<<<<<<<"],
+                      "fields": {"surname": "MUSTERMANN", "document_type": "TD1", "issuing_state": "D",
+                                 "document_number": "T22000129"}},
+              "tilt": {"verdict": "pass"}}
+    shown = masked_report(report)
+    assert "T22000129" not in str(shown) and "MUSTERMANN" not in str(shown)
+    assert shown["mrz"]["fields"]["issuing_state"] == "D" and shown["tilt"] == {"verdict": "pass"}
+    assert report["mrz"]["fields"]["surname"] == "MUSTERMANN"  # the original is untouched
+    assert mask("T22000129", 3) == "••••••129" and mask("Erika") == "E••••" and mask(None) is None

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyotp
 from argon2 import PasswordHasher, Type
@@ -55,6 +55,8 @@ __all__ = [
     "LOCKOUT",
     "SESSION_IDLE",
     "SESSION_ABSOLUTE",
+    "mask",
+    "masked_report",
 ]
 
 #: argon2id with RFC 9106 section 4's second recommended option (t=3, m=64 MiB, p=4): memory-hard. Measured
@@ -346,3 +348,28 @@ class AgentStore:
             self._audit(db, audit.Actor(role.actor_type, row.agent_id), "console.logout")
 
         self._tx(work)
+
+
+# --------------------------------------------------------------------- what a viewer without the right sees
+def mask(value: str | None, keep_end: int = 0) -> str | None:
+    """``Mustermann`` -> ``M•••••••••``; with ``keep_end=3``: ``T22000129`` -> ``••••••129``."""
+    if not value:
+        return value
+    if keep_end:
+        return "•" * max(0, len(value) - keep_end) + value[-keep_end:]
+    return value[0] + "•" * (len(value) - 1)
+
+
+def masked_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The live report with the MRZ lines and personal fields masked (for a viewer who may not see them)."""
+    out = dict(report)
+    mrz = out.get("mrz")
+    if isinstance(mrz, dict):
+        mrz = dict(mrz)
+        if isinstance(mrz.get("lines"), list):
+            mrz["lines"] = [mask(str(line), 0) for line in mrz["lines"]]
+        if isinstance(mrz.get("fields"), dict):
+            mrz["fields"] = {k: (mask(str(v)) if isinstance(v, str) and k not in ("document_type", "issuing_state")
+                                 else v) for k, v in mrz["fields"].items()}
+        out["mrz"] = mrz
+    return out
