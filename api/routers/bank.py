@@ -32,6 +32,7 @@ from videoident.claims import (
     VerifiedPerson,
     compare_document_numbers,
     document_from_mrz,
+    icao_country,
     trust_framework_for,
     verified_claims,
 )
@@ -229,9 +230,13 @@ def _claims(state: BankState, tenant_id: str, view: SessionView, checks: list[Ch
     with _core_errors():
         claimed = state.service.claimed_identity(view.id, _bank(tenant_id), tenant_id)
         tenant = state.service.get_tenant(tenant_id)
+    nationality = _mrz_fields(checks).get("nationality") or claimed.nationality
+    try:
+        icao_country(str(nationality or ""))
+    except ValueError:
+        nationality = claimed.nationality  # an unreadable MRZ code: what the bank claimed (schema-checked)
     person = VerifiedPerson(given_name=claimed.given_name, family_name=claimed.family_name,
-                            birthdate=claimed.birthdate,
-                            nationality=_mrz_fields(checks).get("nationality") or claimed.nationality)
+                            birthdate=claimed.birthdate, nationality=nationality or None)
     organization = state.settings.public_base_url.split("//", 1)[-1].split("/", 1)[0]
     return verified_claims(trust_framework=trust_framework_for(tenant.masking_profile), verified_at=view.decided_at,
                            session_id=view.id, organization=organization, person=person, document=document,
