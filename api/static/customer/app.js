@@ -170,7 +170,10 @@
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: VIDEO_CONSTRAINTS, audio: true });
     } catch (e) {
-      $("check-error").textContent = t("camera_denied");
+      // Tell the customer what to fix: permission, no camera at all, or a camera another app holds.
+      const reason = e && e.name === "NotFoundError" ? "camera_missing"
+        : e && (e.name === "NotReadableError" || e.name === "AbortError") ? "camera_busy" : "camera_denied";
+      $("check-error").textContent = t(reason);
       $("check-error").hidden = false;
       $("check-retry").hidden = false;
       $("camera-status").textContent = "—";
