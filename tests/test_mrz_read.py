@@ -204,6 +204,7 @@ def test_live_stage_reaches_consensus_and_checks_the_claim(engine: TesseractEngi
     assert result.measurements["lines"] == list(mrz.lines)
     assert result.measurements["checks"]["claim_family_name"] == "pass"
     assert result.measurements["attempts"] < 12  # throttled: not every frame is OCRed
+    assert "mrz.traineddata sha256:" in stage.engine_version  # recorded in the report's engines
 
     wrong = ClaimedIdentity("Someone", "Else", birth)
     stage = MrzStage(engine, TODAY, wrong)

@@ -59,6 +59,9 @@ KNOWN = {
     "passport-td2.jpg": ICAO_TD2,
     "100_pass2-uto.jpg": ICAO_TD2,
 }
+#: passporteye as documented (stock eng model, several OCR passes per image) takes seconds per image on one
+#: core: it runs on this many images per frame condition and this many specimens (plus the ICAO ones).
+STOCK_PER_CELL, STOCK_SPECIMENS = 3, 8
 #: name: (tilt_deg range, blur sigma, JPEG quality, card width px in the 1280x720 frame)
 CONDITIONS: dict[str, tuple[tuple[float, float], float, int, int]] = {
     "flat": ((0, 3), 0.6, 85, 720),
@@ -140,10 +143,11 @@ def _specimens(engine: TesseractEngine, tessdata: Path, baseline: bool, quick: b
             pe_t.append(seconds)
             pe_valid += base.valid_score == 100
             pe_exact += truth is not None and base.lines == truth
-            base, seconds = _timed(partial(passporteye_read_mrz, path, None))
-            stock_t.append(seconds)
-            stock_valid += base.valid_score == 100
-            stock_exact += truth is not None and base.lines == truth
+            if truth is not None or len(stock_t) < STOCK_SPECIMENS:
+                base, seconds = _timed(partial(passporteye_read_mrz, path, None))
+                stock_t.append(seconds)
+                stock_valid += base.valid_score == 100
+                stock_exact += truth is not None and base.lines == truth
     out: dict[str, Any] = {
         "images": len(paths),
         "ours": {"check_digits_hold_pct": _pct(ours_valid, len(paths)), "icao_exact": f"{ours_exact}/{known}"}
@@ -155,7 +159,8 @@ def _specimens(engine: TesseractEngine, tessdata: Path, baseline: bool, quick: b
             "icao_exact": f"{pe_exact}/{known}",
         } | _times(pe_t)
         out["passporteye_documented"] = {
-            "valid_score_100_pct": _pct(stock_valid, len(paths)),
+            "images": len(stock_t),
+            "valid_score_100_pct": _pct(stock_valid, len(stock_t)),
             "icao_exact": f"{stock_exact}/{known}",
         } | _times(stock_t)
     return out
@@ -191,15 +196,16 @@ def _frames(engine: TesseractEngine, tessdata: Path, per_cell: int, baseline: bo
                         base, seconds = _timed(partial(passporteye_read_mrz, path, tessdata))
                         pe_t.append(seconds)
                         pe += base.lines == mrz.lines
-                        base, seconds = _timed(partial(passporteye_read_mrz, path, None))
-                        stock_t.append(seconds)
-                        stock += base.lines == mrz.lines
+                        if i < STOCK_PER_CELL:
+                            base, seconds = _timed(partial(passporteye_read_mrz, path, None))
+                            stock_t.append(seconds)
+                            stock += base.lines == mrz.lines
                 name = "TD1" if kind is DocumentKind.ID1 else "TD3"
                 cell[name] = {"located_exact_pct": _pct(located, per_cell), "raw_frame_exact_pct": _pct(raw, per_cell)}
                 if baseline:
                     cell[name]["passporteye_exact_pct"] = _pct(pe, per_cell)
                     cell[name]["passporteye_time"] = _times(pe_t)
-                    cell[name]["passporteye_documented_exact_pct"] = _pct(stock, per_cell)
+                    cell[name]["passporteye_documented_exact_pct"] = _pct(stock, len(stock_t))
                     cell[name]["passporteye_documented_time"] = _times(stock_t)
                     all_pe_t.extend(pe_t)
                     all_stock_t.extend(stock_t)

@@ -72,6 +72,16 @@ class MrzStage:
             self._model_missing = str(exc)
 
     @property
+    def engine_version(self) -> str:
+        """For the report's ``engines``: the MRZ model's tesseract version (and the visual zone's)."""
+        if self._model_missing is not None:
+            return "mrz model missing"
+        versions = [self._engine.version]
+        if self._visual_engine is not None:
+            versions.append(self._visual_engine.version)
+        return "; ".join(versions)
+
+    @property
     def done(self) -> bool:
         visual_done = self._visual_engine is None or self._visual_reads >= VISUAL_READS
         return self._model_missing is not None or (self._reached and visual_done)
