@@ -170,6 +170,13 @@ def test_printed_dates() -> None:
     assert parse_printed_date("31.02.1974") is None
 
 
+def test_parsed_mrz_and_reads_keep_personal_data_out_of_repr() -> None:
+    doc = parse_mrz(ICAO_TD3, BEFORE_EXPIRY)
+    read = _read(ICAO_TD3)
+    for text in (repr(doc), repr(read), str(doc)):
+        assert "ERIKSSON" not in text and "L898902C3" not in text and "740812" not in text
+
+
 def test_result_verdicts() -> None:
     valid = mrz_result(parse_mrz(ICAO_TD3, BEFORE_EXPIRY))
     assert valid.verdict is Verdict.PASS and valid.measurements["lines"] == list(ICAO_TD3)

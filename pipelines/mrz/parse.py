@@ -42,6 +42,10 @@ class MrzDocument:
     def valid(self) -> bool:
         return bool(self.checks) and all(self.checks.values())
 
+    def __repr__(self) -> str:
+        # The MRZ holds a name, a birth date and a document number: never in a log line through repr().
+        return f"MrzDocument({self.format.value}, valid={self.valid}, failed={self.failed_checks})"
+
     @property
     def failed_checks(self) -> list[str]:
         return [name for name, ok in self.checks.items() if not ok]

@@ -43,6 +43,10 @@ class MrzRead:
     def valid(self) -> bool:
         return self.document is not None and self.document.valid
 
+    def __repr__(self) -> str:
+        # personal data: no text in repr()
+        return f"MrzRead({self.source}, lines={len(self.raw_lines)}, repairs={self.repairs}, {self.document!r})"
+
     @property
     def check_digits_hold(self) -> bool:
         """After repair; see ``literal_holds`` for the text as read."""
