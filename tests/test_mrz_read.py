@@ -244,3 +244,33 @@ def test_cli_json_and_exit_codes(shared_data: Path, tmp_path: Path, capsys: pyte
     expired = main(["mrz", str(specimen), "--json", "--date", "2026-11-25"])
     record = json.loads(capsys.readouterr().out)
     assert expired == 0 and record["valid"] is False and record["checks"]["not_expired"] == "fail"
+
+
+@pytest.mark.parametrize(
+    ("template", "attack"),
+    [("passport", None), ("nl-id", None), ("de-id", "tampered-mrz"), ("passport", "tampered-mrz"),
+     ("nl-id", "mrz-mismatch"), ("passport", "mrz-mismatch")],
+)  # fmt: skip
+def test_fixture_documents(
+    engine: TesseractEngine, visual_engine: TesseractEngine, template: str, attack: str | None
+) -> None:
+    from fixtures.attacks import Attack
+    from fixtures.documents import render_document as render_fixture
+    from pipelines.mrz.result import mrz_result
+
+    doc = render_fixture(template, 3, attack=Attack(attack) if attack else None)
+    kind = doc.layout.kind
+    read = read_rectified(engine, doc.side_image(doc.layout.mrz_side)[:, :, :3].copy(), kind, TODAY)
+    assert read is not None and read.document is not None
+    assert read.literal == doc.truth.mrz_lines
+    viz = read_visual_zone(visual_engine, doc.side_image(DocumentSide.FRONT)[:, :, :3].copy(), kind)
+    checks, _ = compare_to_visual(read.document, viz)
+    result = mrz_result(read.document, extra_checks=checks, repairs=read.repairs)
+    if attack is None:
+        assert result.verdict is Verdict.PASS, result.measurements["checks"]
+    elif attack == "tampered-mrz":
+        assert result.verdict is not Verdict.PASS and not result.measurements["valid"]
+        assert not read.literal_holds
+    else:  # the MRZ holds every check digit but encodes other data than the printed zone
+        assert read.literal_holds
+        assert result.verdict is Verdict.FAIL and result.reason.code == "visual_zone_mismatch"
