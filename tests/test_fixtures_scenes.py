@@ -200,3 +200,15 @@ def test_face_landmarks_see_the_blink(shared_data: Path) -> None:
         assert faces, f"no face in the {name} frame"
         ratios[name] = _eye_aspect_ratio(faces[0].landmarks)
     assert closure[shut] > 0.8 and ratios["shut"] < 0.7 * ratios["open"], ratios
+
+
+def test_card_width_fraction_sets_the_apparent_size() -> None:
+    widths = {}
+    for fraction in (0.35, 0.7):
+        scene = generate_scene(SceneSpec("nl-id", seed=1, size=(320, 240), fps=15, seconds=8,
+                                         card_width_fraction=fraction))
+        side, pose = scene.pose_at(10)  # held flat after the approach
+        corners = pose.corners_px(scene.camera, scene.document.layout.size_mm)
+        widths[fraction] = float(np.linalg.norm(corners[1] - corners[0])) / 320
+        assert side is DocumentSide.FRONT and abs(widths[fraction] - fraction) < 0.05 * fraction
+    assert scene.truth_json()["spec"]["card_width_fraction"] == 0.7

@@ -58,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scene.add_argument("--fps", type=float, default=15.0, help="frames per second (default 15)")
     scene.add_argument("--seconds", type=float, default=8.0, help="duration (default 8)")
     scene.add_argument("--tilt", type=float, default=30.0, help="tilt amplitude in degrees (default 30)")
+    scene.add_argument("--card-width", type=float, default=None, metavar="FRACTION",
+                       help="document width / frame width when held flat (default 0.50 card, 0.52 passport)")
     scene.add_argument("--seed", type=int, required=True)
     scene.add_argument("--out", type=Path, required=True, help="output folder (created)")
     scene.add_argument("--faces", type=Path, default=None,
@@ -103,7 +105,7 @@ def run_scene(args: argparse.Namespace) -> int:
     from fixtures.y4m import write_y4m
 
     spec = SceneSpec(args.template, args.seed, args.attack, args.size, args.fps, args.seconds, args.tilt,
-                     faces_root=args.faces)
+                     faces_root=args.faces, card_width_fraction=args.card_width)
     scene = generate_scene(spec)
     args.out.mkdir(parents=True, exist_ok=True)
     truths: list[dict[str, Any]] = []
