@@ -253,7 +253,13 @@
     clearTimeout(reconnectTimer);
     const peer = new RTCPeerConnection({ iceServers: [] });
     pc = ui.pc = peer;
-    for (const track of stream.getTracks()) peer.addTrack(track, stream);
+    for (const track of stream.getTracks()) {
+      // Keep the resolution when the CPU or the network is short: the document's fine print and MRZ need
+      // pixels more than frames ("detail" makes Chrome drop frame rate instead of scaling down).
+      if (track.kind === "video" && "contentHint" in track) track.contentHint = "detail";
+      const sender = peer.addTrack(track, stream);
+      if (track.kind === "video") preferResolution(sender);
+    }
     const dc = peer.createDataChannel("control");
     channel = dc;
     dc.onopen = () => { attempt = 0; dc.send(JSON.stringify({ type: "camera", settings: cameraSettings() })); };
@@ -293,6 +299,14 @@
     } catch (e) {
       if (pc === peer) scheduleReconnect();
     }
+  }
+
+  async function preferResolution(sender) {
+    try {
+      const params = sender.getParameters();
+      params.degradationPreference = "maintain-resolution";
+      await sender.setParameters(params);
+    } catch (e) { /* not supported by this browser: contentHint still applies */ }
   }
 
   function scheduleReconnect() {
