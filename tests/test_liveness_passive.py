@@ -132,3 +132,11 @@ def test_document_on_a_phone_fails_the_stage() -> None:
     result = stage.result()
     assert result.verdict is Verdict.FAIL
     assert result.measurements["signals"]["screen_bezel_document"]["flagged"]
+
+
+def test_a_card_held_against_a_dark_sweater_is_not_a_screen() -> None:
+    rng = np.random.default_rng(RNG_SEED)
+    frame, corners = _card_frame(rng, on_phone=False)
+    frame[200:720, 0:760] = 20  # black clothing all around and far beyond the card
+    cv2.rectangle(frame, (100, 300), (600, 615), (210, 220, 230), -1)
+    assert passive.surround_darkness(frame, corners) < passive.BEZEL_THRESHOLD

@@ -44,10 +44,10 @@ MOIRE_THRESHOLD = 3.2
 #: (shelves, text lines and the card's print are periodic too) and the phone's rolling bands did not
 #: stand out from that; only a periodicity stronger than any genuine scene showed is noteworthy.
 BANDING_THRESHOLD = 200.0
-#: Bezel: share (0..1) of the band around the document (or of the face box's sides) that is black. Fixture
-#: scenes, 4 seeds x 10 frames each: genuine cards held in a hand 0.00-0.25, cards shown on a phone
-#: 0.86-1.00.
-BEZEL_THRESHOLD = 0.6
+#: Bezel: :func:`surround_darkness` (black band around the document that ends). Fixture scenes, 6 seeds x
+#: 5 frames each (1 s, 720p): genuine cards held in a hand 0.00-0.09, cards shown on a phone 0.69-0.92;
+#: the threshold sits midway.
+BEZEL_THRESHOLD = 0.4
 #: Thumbnail (width, height) for repeat detection: INTER_AREA averages 5x5 pixel blocks of a 720p frame.
 #: Webcam sensor noise (sigma 3 per channel, as the fixtures' NOISE_SIGMA; ~2 in grey) leaves a p99
 #: difference of ~1.5 between two real frames of a perfectly still scene (measured in
@@ -214,24 +214,30 @@ def timing_stats(times_s: Sequence[float]) -> TimingStats:
     return TimingStats(int(t.size), fps, non_monotonic, duplicates, max_gap, tuple(problems))
 
 
+def _band_darkness(gray: np.ndarray, corners: np.ndarray, grow_a: float, grow_b: float) -> float | None:
+    """Share of near-black pixels between the outline scaled by ``grow_a`` and by ``grow_b`` about its centre."""
+    center = corners.mean(axis=0)
+    mask = np.zeros(gray.shape, np.uint8)
+    cv2.fillConvexPoly(mask, ((corners - center) * grow_b + center).astype(np.int32), 255)
+    cv2.fillConvexPoly(mask, ((corners - center) * grow_a + center).astype(np.int32), 0)
+    values = gray[mask > 0]
+    return None if values.size < 100 else float(np.mean(values < SURROUND_DARK_LEVEL))
+
+
 def surround_darkness(image_bgr: np.ndarray, corners_px: np.ndarray) -> float:
-    """Share (0..1) of a band around a quadrilateral (``corners_px`` (4, 2) TL, TR, BR, BL) that is near
-    black: the bezel and unlit screen border of a phone or tablet showing the object. The band is the
-    larger-darkness one of just outside and just inside the outline (a detector may have found either
-    the shown picture or the device), 8% of the object's size wide."""
+    """How much a quadrilateral (``corners_px`` (4, 2) TL, TR, BR, BL) is framed by a black band that ends:
+    the bezel and unlit screen border of a phone or tablet showing the object. 0..1: the share of
+    near-black pixels in a band 16% of the object's size wide, minus the share in the band beyond it (a
+    dark sweater or a dark room behind a real card is dark there too; a phone is held in a lit room).
+    Both the band just outside and just inside the outline are tried (a detector may have found either
+    the shown picture or the device)."""
     gray = _gray(image_bgr)
-    h, w = gray.shape
     c = corners_px.astype(np.float32)
-    center = c.mean(axis=0)
     best = 0.0
-    for grow_a, grow_b in ((1.0, 1.16), (0.84, 1.0)):
-        outer = ((c - center) * grow_b + center).astype(np.int32)
-        inner = ((c - center) * grow_a + center).astype(np.int32)
-        mask = np.zeros((h, w), np.uint8)
-        cv2.fillConvexPoly(mask, outer, 255)
-        cv2.fillConvexPoly(mask, inner, 0)
-        values = gray[mask > 0]
-        if values.size < 100:
+    for near, beyond in (((1.0, 1.16), (1.3, 1.6)), ((0.84, 1.0), (1.0, 1.16))):
+        near_dark = _band_darkness(gray, c, *near)
+        beyond_dark = _band_darkness(gray, c, *beyond)
+        if near_dark is None:
             continue
-        best = max(best, float(np.mean(values < SURROUND_DARK_LEVEL)))
-    return best
+        best = max(best, near_dark - (beyond_dark or 0.0))
+    return max(0.0, best)
