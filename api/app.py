@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from api.deps import bank_banner, bank_lifespan
 from api.errors import install_error_handlers
-from api.routers import bank, health
+from api.routers import bank, console, health
 from api.routers import customer as customer_router
 from videoident import __version__
 from videoident.settings import Settings
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)  # problem+json under /v1
     app.include_router(bank.router)
     app.include_router(customer_router.router)  # /ident/{token}: the customer's page and live session
+    app.include_router(console.router)  # agent console at /console
 
     def startup_banner(base_url: str) -> list[str]:
         return [

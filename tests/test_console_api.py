@@ -1,0 +1,251 @@
+"""The console's JSON API on the real app (create_app) with a real core service on SQLite: login, queue
+without identities, random assignment, who may see and do what, masking, audit, the approval gate with
+override and four-eyes review, and a live call (aiortc customer) with captures and the agent's video."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aioice.ice
+import httpx
+import pyotp
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from argon2 import PasswordHasher, Type
+from sqlalchemy import select
+
+from api.media.ice import loopback_host_addresses
+from api.routers.console import ConsoleState
+from api.routers.customer import CONSENT_VERSION
+from tests.test_live_support import Customer, LevelAnalyzer, SyntheticCamera, make_customer_app, new_customer_session
+from videoident.agents import AgentRole, AgentStore, ensure_agent_schema
+from videoident.queue import DatabaseCallQueue
+from videoident.records import AuditEventRecord
+from videoident.vault import EvidenceKind
+
+PASSWORD = "correct horse battery staple"
+#: Real argon2id, light parameters (the production ones are tested in tests/test_agents.py).
+LIGHT = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID)
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", loopback_host_addresses)
+
+
+class Console:
+    """An app with the console state built on a light hasher, and its accounts' TOTP secrets."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.app, self.service = make_customer_app(tmp_path, analyzer_factory=lambda _sid: LevelAnalyzer())
+        bank = self.app.state.bank
+        ensure_agent_schema(bank.engine)
+        self.agents = AgentStore(bank.sessions, self.app.state.settings.master_key_bytes, hasher=LIGHT)
+        self.app.state.console = ConsoleState(self.service, self.agents, DatabaseCallQueue(self.service, bank.sessions))
+        self.secrets: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+
+    def add(self, name: str, role: AgentRole) -> None:
+        created = self.agents.create(name, role, PASSWORD)
+        self.secrets[name] = pyotp.parse_uri(created.provisioning_uri).secret
+        self.ids[name] = created.agent.id
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
+
+    async def login(self, client: httpx.AsyncClient, name: str) -> None:
+        # Each login needs a fresh TOTP step (replay protection): go back one step per extra login.
+        totp = pyotp.TOTP(self.secrets[name])
+        response = await client.post("/console/api/login", json={"name": name, "password": PASSWORD,
+                                                                 "totp": totp.now()})
+        assert response.status_code == 200, response.text
+
+    def joined_session(self) -> tuple[str, str]:
+        session_id, token = new_customer_session(self.service)
+        self.service.customer_joined(session_id)
+        return session_id, token
+
+    def audit_actions(self) -> list[tuple[str, str | None, str | None]]:
+        with self.app.state.bank.sessions() as db:
+            return [(r.action, r.actor_id, r.session_id) for r in
+                    db.execute(select(AuditEventRecord).order_by(AuditEventRecord.seq)).scalars()]
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Console:
+    c = Console(tmp_path)
+    for name, role in (("anna", AgentRole.AGENT), ("ben", AgentRole.AGENT), ("sue", AgentRole.SUPERVISOR)):
+        c.add(name, role)
+    return c
+
+
+async def test_page_assets_and_login(console: Console) -> None:
+    async with console.client() as client:
+        page = await client.get("/console")
+        assert page.status_code == 200 and "Take next call" in page.text
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert (await client.get("/console/assets/app.js")).status_code == 200
+        assert (await client.get("/console/assets/index.html")).status_code == 404
+        assert (await client.get("/console/api/queue")).status_code == 401
+        assert (await client.post("/console/api/next")).status_code == 401
+        wrong = await client.post("/console/api/login", json={"name": "anna", "password": "wrong password",
+                                                               "totp": "123456"})
+        assert wrong.status_code == 401 and "videoident_console" not in wrong.cookies
+        await console.login(client, "anna")
+        cookie = next(c for c in client.cookies.jar if c.name == "videoident_console")
+        assert cookie.has_nonstandard_attr("HttpOnly") and cookie.path == "/console"
+        me = (await client.get("/console/api/me")).json()
+        assert me["agent"]["role"] == "agent" and "identity_verified" in me["reasons"]["approved"]
+        assert (await client.post("/console/api/logout")).status_code == 204
+        assert (await client.get("/console/api/me")).status_code == 401
+
+
+async def test_queue_assignment_access_and_masking(console: Console) -> None:
+    first, _ = console.joined_session()
+    second, _ = console.joined_session()
+    anna, ben, sue = console.client(), console.client(), console.client()
+    async with anna, ben, sue:
+        for client, name in ((anna, "anna"), (ben, "ben"), (sue, "sue")):
+            await console.login(client, name)
+        queue = (await anna.get("/console/api/queue")).json()
+        assert len(queue["waiting"]) == 2 and queue["waiting"][0]["bank"] == "Example Bank"
+        assert first not in str(queue) and second not in str(queue) and "Mustermann" not in str(queue)
+        taken = (await anna.post("/console/api/next")).json()["session_id"]
+        assert taken in (first, second)
+        assert (await anna.post("/console/api/next")).json()["session_id"] == taken  # her open call again
+        assert (await anna.get("/console/api/queue")).json()["current_call"] == taken
+
+        mine = (await anna.get(f"/console/api/calls/{taken}")).json()
+        assert mine["identity"]["family_name"] == "Mustermann" and not mine["identity"]["masked"]
+        assert mine["session"]["may_act"]
+        # Another agent can neither see nor act on Anna's call; no endpoint opens a waiting customer by id.
+        assert (await ben.get(f"/console/api/calls/{taken}")).status_code == 403
+        other = first if taken == second else second
+        assert (await ben.get(f"/console/api/calls/{other}")).status_code == 403
+        assert (await ben.post(f"/console/api/calls/{taken}/capture", json={"kind": "face"})).status_code == 403
+        # A supervisor may look in, masked, but not act while the agent has the call.
+        looked = (await sue.get(f"/console/api/calls/{taken}")).json()
+        assert looked["identity"]["masked"] and looked["identity"]["family_name"] == "M•••••••••"
+        assert looked["identity"]["document_number"] == "••••••129" and not looked["session"]["may_act"]
+        assert (await sue.post(f"/console/api/calls/{taken}/decision", json={
+            "decision": "rejected", "reason_code": "fraud_suspected"})).status_code == 403
+    actions = console.audit_actions()
+    anna_id = console.ids["anna"]
+    assert ("console.call_taken", anna_id, taken) in actions
+    assert ("console.call_viewed", anna_id, taken) in actions
+    assert ("identity.viewed", anna_id, taken) in actions
+    assert ("console.call_viewed", console.ids["sue"], taken) in actions
+
+
+async def test_gate_override_and_four_eyes_then_tan(console: Console) -> None:
+    session_id, _ = console.joined_session()
+    anna, sue, ben = console.client(), console.client(), console.client()
+    async with anna, sue, ben:
+        for client, name in ((anna, "anna"), (sue, "sue"), (ben, "ben")):
+            await console.login(client, name)
+        assert (await anna.post("/console/api/next")).json()["session_id"] == session_id
+        live = (await anna.get(f"/console/api/calls/{session_id}/live")).json()
+        assert len(live["features"]) == 3 and len({f["code"] for f in live["features"]}) == 3
+        again = (await anna.get(f"/console/api/calls/{session_id}/live")).json()
+        assert again["features"] == live["features"]  # drawn once per session, not per poll
+        assert "capture:front" in live["gaps"] and "check:mrz:missing" in live["gaps"]
+        for item in ("document_number_read", "purpose_stated"):
+            assert (await anna.post(f"/console/api/calls/{session_id}/confirm", json={"item": item})).status_code == 200
+        assert (await anna.post(f"/console/api/calls/{session_id}/confirm", json={"item": "x"})).status_code == 422
+
+        mismatch = await anna.post(f"/console/api/calls/{session_id}/decision", json={
+            "decision": "approved", "reason_code": "fraud_suspected"})
+        assert mismatch.status_code == 422
+        blocked = await anna.post(f"/console/api/calls/{session_id}/decision", json={
+            "decision": "approved", "reason_code": "identity_verified"})
+        assert blocked.status_code == 409 and "capture:face" in blocked.json()["gaps"]
+        too_short = await anna.post(f"/console/api/calls/{session_id}/decision", json={
+            "decision": "approved", "reason_code": "identity_verified", "override_reason": "looks fine"})
+        assert too_short.status_code == 409
+        review = await anna.post(f"/console/api/calls/{session_id}/decision", json={
+            "decision": "approved", "reason_code": "identity_verified", "comment": "calm customer",
+            "override_reason": "document and face checked by eye, MRZ unreadable due to glare"})
+        assert review.status_code == 200 and review.json()["review"] and not review.json()["tan_sent"]
+        assert console.service.get_session(session_id).bank_status.value == "in_call"  # the bank hears nothing yet
+
+        queue = (await sue.get("/console/api/queue")).json()
+        assert [r["session_id"] for r in queue["reviews"]] == [session_id]
+        assert (await ben.post(f"/console/api/reviews/{session_id}", json={"confirm": True})).status_code == 403
+        opened = (await sue.get(f"/console/api/calls/{session_id}")).json()
+        assert opened["session"]["may_act"] and not opened["identity"]["masked"]
+        assert opened["notes"]["override_reason"].startswith("document and face checked by eye")
+        confirmed = await sue.post(f"/console/api/reviews/{session_id}", json={"confirm": True, "comment": "ok"})
+        assert confirmed.status_code == 200 and confirmed.json()["tan_sent"]
+        assert confirmed.json()["status"] == "tan_pending"
+    sent = console.service.notifier.messages  # type: ignore[attr-defined]
+    assert len(sent) == 1 and sent[0].to == "erika@example.org"
+    actions = [a for a, _, sid in console.audit_actions() if sid == session_id]
+    assert actions.count("console.confirmed") == 2 and "console.features_drawn" in actions
+
+
+async def test_reject_ends_the_call(console: Console) -> None:
+    session_id, _ = console.joined_session()
+    async with console.client() as anna:
+        await console.login(anna, "anna")
+        await anna.post("/console/api/next")
+        done = await anna.post(f"/console/api/calls/{session_id}/decision", json={
+            "decision": "rejected", "reason_code": "face_mismatch", "comment": "not the person on the card"})
+        assert done.status_code == 200 and done.json()["status"] == "rejected"
+        assert (await anna.get("/console/api/queue")).json()["current_call"] is None
+        assert (await anna.post(f"/console/api/calls/{session_id}/decision", json={
+            "decision": "aborted", "reason_code": "technical_error"})).status_code == 403
+
+
+async def test_live_call_relays_video_and_captures_the_face(console: Console) -> None:
+    session_id, token = new_customer_session(console.service)
+    customer = Customer(SyntheticCamera())
+    agent_pc = RTCPeerConnection()
+    frames: list[Any] = []
+    try:
+        async with console.client() as client:
+            joined = await client.post(f"/ident/{token}/api/join", json={"consent": True,
+                                                                         "consent_version": CONSENT_VERSION})
+            assert joined.status_code == 200
+            answer = await client.post(f"/ident/{token}/api/offer", json={"sdp": await customer.offer()})
+            await customer.accept(RTCSessionDescription(**answer.json()))
+            await console.login(client, "anna")
+            assert (await client.post("/console/api/next")).json()["session_id"] == session_id
+
+            # The agent's video: receive the customer's picture through the server's relay.
+            agent_pc.addTransceiver("video", direction="recvonly")
+
+            @agent_pc.on("track")
+            def on_track(track: Any) -> None:
+                async def pull() -> None:
+                    while len(frames) < 5:
+                        frames.append(await track.recv())
+                asyncio.ensure_future(pull())
+
+            await agent_pc.setLocalDescription(await agent_pc.createOffer())
+            reply = await client.post(f"/console/api/calls/{session_id}/offer",
+                                      json={"sdp": agent_pc.localDescription.sdp})
+            assert reply.status_code == 200
+            await agent_pc.setRemoteDescription(RTCSessionDescription(**reply.json()))
+            for _ in range(200):
+                if len(frames) >= 5:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(frames) >= 5 and frames[0].width == 640
+
+            face = await client.post(f"/console/api/calls/{session_id}/capture", json={"kind": "face"})
+            assert face.status_code == 200 and face.json()["thumbnail"].startswith("data:image/jpeg;base64,")
+            still = await client.get(f"/console/api/calls/{session_id}/evidence/{face.json()['items'][0]}")
+            assert still.status_code == 200 and still.content.startswith(b"\x89PNG")
+            # A grey synthetic picture holds no document: the agent is told so, nothing is stored.
+            front = await client.post(f"/console/api/calls/{session_id}/capture", json={"kind": "front"})
+            assert front.status_code == 422 and "no document" in front.json()["detail"]
+            live = (await client.get(f"/console/api/calls/{session_id}/live")).json()
+            assert [e["kind"] for e in live["evidence"]] == [EvidenceKind.FACE.value]
+            assert live["live"]["frames_received"] > 0 and "injection" in live["report"]
+            assert "capture:face" not in live["gaps"]
+    finally:
+        await agent_pc.close()
+        await customer.pc.close()
+        await console.app.state.live_hub.close_all()
