@@ -30,7 +30,7 @@ from videoident.masking_policy import Profile
 from videoident.ratelimit import RateLimiter, RateLimitSettings
 from videoident.service import IdentService
 from videoident.settings import Environment, Settings
-from videoident.tenants import AuthenticatedKey, SecretBox, authenticate, ensure_schema, provision_tenant
+from videoident.tenants import AuthenticatedKey, SecretBox, authenticate, provision_tenant
 from videoident.webhooks import DeliveryPolicy, WebhookDispatcher
 
 __all__ = [
@@ -82,7 +82,6 @@ def open_bank(
     """Connect to the database, run the migrations, and build everything the bank API needs."""
     engine = make_engine(settings.resolved_database_url)
     service = IdentService.from_settings(settings, engine)
-    ensure_schema(engine)
     sessions = make_sessionmaker(engine)
     box = SecretBox(settings)
     dispatcher = WebhookDispatcher(sessions, box, policy or DeliveryPolicy(environment=settings.environment),

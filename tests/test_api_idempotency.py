@@ -25,8 +25,9 @@ from videoident.idempotency import (
     fingerprint,
     valid_key,
 )
+from videoident.migrations import migrate
 from videoident.settings import Settings
-from videoident.tenants import SecretBox, ensure_schema, utcnow
+from videoident.tenants import SecretBox, utcnow
 
 BODY = b'{"id":"s1","customer_url":"https://kyc.test/ident/SECRET-TOKEN-123"}'
 
@@ -35,7 +36,7 @@ BODY = b'{"id":"s1","customer_url":"https://kyc.test/ident/SECRET-TOKEN-123"}'
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[IdempotencyStore, sessionmaker[Session]]]:
     with database_url(request.param, tmp_path) as url:
         engine = make_engine(url)
-        ensure_schema(engine)
+        migrate(engine)
         sessions = make_sessionmaker(engine)
         yield IdempotencyStore(sessions, SecretBox(Settings(data_dir=tmp_path))), sessions
         engine.dispose()
@@ -112,7 +113,7 @@ def test_keys_expire_after_the_ttl(store: tuple[IdempotencyStore, sessionmaker[S
 def test_stored_responses_are_sealed_at_rest(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     engine = make_engine(settings.resolved_database_url)
-    ensure_schema(engine)
+    migrate(engine)
     idem = IdempotencyStore(make_sessionmaker(engine), SecretBox(settings))
     idem.begin("t1", "k", b"h" * 32)
     idem.complete("t1", "k", StoredResponse(201, BODY))

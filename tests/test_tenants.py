@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from videoident.db import make_engine, make_sessionmaker
+from videoident.migrations import migrate
 from videoident.settings import Settings
 from videoident.tenants import (
     SecretBox,
     active_webhook_secrets,
     authenticate,
-    ensure_schema,
     issue_api_key,
     issue_webhook_secret,
     list_api_keys,
@@ -27,7 +27,7 @@ from videoident.tenants import (
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(Settings(data_dir=tmp_path).resolved_database_url)
-    ensure_schema(engine)
+    migrate(engine)
     yield make_sessionmaker(engine)
     engine.dispose()
 

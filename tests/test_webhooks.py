@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from videoident.db import make_engine, make_sessionmaker
+from videoident.migrations import migrate
 from videoident.settings import Environment, Settings
-from videoident.tenants import SecretBox, ensure_schema, issue_webhook_secret, rotate_webhook_secret
+from videoident.tenants import SecretBox, issue_webhook_secret, rotate_webhook_secret
 from videoident.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -237,7 +238,7 @@ DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], SecretBox]]:
     with database_url(request.param, tmp_path) as url:
         engine = make_engine(url)
-        ensure_schema(engine)
+        migrate(engine)
         yield make_sessionmaker(engine), SecretBox(Settings(data_dir=tmp_path))
         engine.dispose()
 
@@ -333,7 +334,7 @@ async def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     """A claim left by a worker that died is taken over once its lease expires; nothing is lost."""
     settings = Settings(data_dir=tmp_path)
     engine = make_engine(settings.resolved_database_url)
-    ensure_schema(engine)
+    migrate(engine)
     sessions, box = make_sessionmaker(engine), SecretBox(settings)
     with sessions() as db:
         issue_webhook_secret(db, box, "t1")

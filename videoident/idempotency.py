@@ -20,7 +20,9 @@ from sqlalchemy import Integer, LargeBinary, String, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from videoident.tenants import BankTable, SecretBox, UtcDateTime, utcnow
+from videoident.db import Base
+from videoident.records import UTCDateTime
+from videoident.tenants import SecretBox, utcnow
 
 __all__ = [
     "IDEMPOTENCY_TTL",
@@ -59,7 +61,7 @@ class StoredResponse:
     body: bytes
 
 
-class IdempotencyRecord(BankTable):
+class IdempotencyRecord(Base):
     __tablename__ = "idempotency_records"
 
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -70,7 +72,7 @@ class IdempotencyRecord(BankTable):
     status_code: Mapped[int] = mapped_column(Integer(), default=_IN_PROGRESS)
     sealed_body: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)
     master_key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 def valid_key(key: str) -> bool:

@@ -9,7 +9,7 @@ Webhook secrets (``whsec_...``) must be usable to sign, so they cannot be hashed
 AES-256-GCM under a key derived from the master key (HKDF, the master key id stored next to it).
 Rotating a secret keeps the old one valid for an overlap period, and deliveries are signed with both.
 
-These tables live in their own metadata (:data:`BANK_METADATA`), created by :func:`ensure_schema`.
+These tables live on :class:`videoident.db.Base`; Alembic revision 0003 creates them.
 """
 
 from __future__ import annotations
@@ -25,29 +25,25 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import DateTime, Engine, LargeBinary, MetaData, String, TypeDecorator, select
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import LargeBinary, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from videoident.db import NAMING_CONVENTION
+from videoident.db import Base
+from videoident.records import UTCDateTime
 from videoident.settings import Settings
 
 __all__ = [
     "API_KEY_PREFIX",
-    "BANK_METADATA",
     "WEBHOOK_SECRET_OVERLAP",
     "ApiKey",
     "AuthenticatedKey",
-    "BankTable",
     "NewTenant",
     "SecretBox",
     "TenantCreator",
     "TenantCredentials",
-    "UtcDateTime",
     "WebhookSecret",
     "active_webhook_secrets",
     "authenticate",
-    "ensure_schema",
     "issue_api_key",
     "issue_webhook_secret",
     "list_api_keys",
@@ -80,35 +76,7 @@ def new_id(prefix: str, nbytes: int = 12) -> str:
     return prefix + base64.b32encode(secrets.token_bytes(nbytes)).decode().rstrip("=").lower()
 
 
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on SQLite (which drops the zone) and PostgreSQL alike."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime; use an aware UTC datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-BANK_METADATA = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class BankTable(DeclarativeBase):
-    """Base of the bank-API tables (API keys, webhook secrets and deliveries, idempotency records)."""
-
-    metadata = BANK_METADATA
-
-
-class ApiKey(BankTable):
+class ApiKey(Base):
     __tablename__ = "api_keys"
 
     key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -116,11 +84,11 @@ class ApiKey(BankTable):
     #: SHA-256 of the whole presented key.
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     label: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
-class WebhookSecret(BankTable):
+class WebhookSecret(Base):
     __tablename__ = "webhook_secrets"
 
     secret_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -128,14 +96,9 @@ class WebhookSecret(BankTable):
     #: nonce (12 bytes) + AES-256-GCM ciphertext and tag of the secret string.
     sealed: Mapped[bytes] = mapped_column(LargeBinary())
     master_key_id: Mapped[str] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: None while current; set on rotation to the end of the overlap.
-    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-
-
-def ensure_schema(engine: Engine) -> None:
-    """Create the bank-API tables if they are missing (idempotent)."""
-    BANK_METADATA.create_all(engine, checkfirst=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class SecretBox:

@@ -31,8 +31,10 @@ import httpx
 from sqlalchemy import Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from videoident.db import Base
+from videoident.records import UTCDateTime
 from videoident.settings import Environment
-from videoident.tenants import BankTable, SecretBox, UtcDateTime, active_webhook_secrets, new_id, utcnow
+from videoident.tenants import SecretBox, active_webhook_secrets, new_id, utcnow
 
 __all__ = [
     "EVENT_ID_HEADER", "MAX_ATTEMPTS", "SIGNATURE_HEADER", "TOLERANCE_S", "CallbackUrlError", "DeliveryPolicy",
@@ -227,7 +229,7 @@ class DeliveryStatus(StrEnum):
     DEAD = "dead"
 
 
-class WebhookDelivery(BankTable):
+class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
 
     #: The event id (``evt_...``), the same for every attempt.
@@ -242,11 +244,11 @@ class WebhookDelivery(BankTable):
     body: Mapped[str] = mapped_column(Text())
     status: Mapped[str] = mapped_column(String(16), index=True, default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer(), default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     last_status_code: Mapped[int | None] = mapped_column(Integer(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 def enqueue_event(
