@@ -230,11 +230,11 @@ def _claims(state: BankState, tenant_id: str, view: SessionView, checks: list[Ch
     with _core_errors():
         claimed = state.service.claimed_identity(view.id, _bank(tenant_id), tenant_id)
         tenant = state.service.get_tenant(tenant_id)
-    nationality = _mrz_fields(checks).get("nationality") or claimed.nationality
+    nationality = _mrz_fields(checks).get("nationality")
     try:
         icao_country(str(nationality or ""))
     except ValueError:
-        nationality = claimed.nationality  # an unreadable MRZ code: what the bank claimed (schema-checked)
+        nationality = None  # verified_claims carry what the document showed; a bank's claim is not evidence
     person = VerifiedPerson(given_name=claimed.given_name, family_name=claimed.family_name,
                             birthdate=claimed.birthdate, nationality=nationality or None)
     organization = state.settings.public_base_url.split("//", 1)[-1].split("/", 1)[0]
