@@ -15,6 +15,7 @@ from aiortc import RTCSessionDescription
 from api.media.ice import IceConfig
 from api.media.recorder import SegmentSink
 from api.media.sampler import DEFAULT_ANALYSED_FPS
+from api.media.sdp import validate_offer
 from api.media.session import LiveAnalyzer, LiveSession, PeerRole
 
 __all__ = ["LiveHub", "NoLiveSession", "RECONNECT_GRACE_S"]
@@ -58,6 +59,7 @@ class LiveHub:
 
     async def customer_offer(self, session_id: str, sdp: str, kind: str = "offer") -> RTCSessionDescription:
         """Answer the customer's offer; the first creates the live session, later ones reconnect into it."""
+        validate_offer(sdp)  # a malformed offer creates no live session
         live = self._sessions.get(session_id)
         if live is None or live.closed:
             # Built outside the lock: a slow analyzer start must not hold up other customers.

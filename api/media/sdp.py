@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Bitrate", "BITRATE_720P", "allow_bitrate", "negotiated_codecs"]
+__all__ = ["Bitrate", "BITRATE_720P", "allow_bitrate", "negotiated_codecs", "validate_offer"]
 
 #: Video codecs whose fmtp lines get the bitrate parameters (not rtx, red or ulpfec).
 _VIDEO_CODECS = frozenset({"vp8", "vp9", "h264", "av1"})
@@ -88,3 +88,18 @@ def negotiated_codecs(sdp: str) -> dict[str, str]:
         if kind in ("audio", "video") and match and match.group(1) == first_pt:
             codecs.setdefault(kind, match.group(2))
     return codecs
+
+
+def validate_offer(sdp: str) -> None:
+    """Raise ValueError for an offer no call can come of: unparsable, or without a video section.
+
+    Checked before anything is built or torn down, so a malformed offer neither drops a working peer nor
+    leaves a live session behind (tests/hardening/test_inputs.py)."""
+    from aiortc.sdp import SessionDescription
+
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser asserts, indexes and converts on trust: any error is a bad offer
+        raise ValueError("the SDP offer cannot be parsed") from exc
+    if not any(media.kind == "video" for media in parsed.media):
+        raise ValueError("the SDP offer has no video section")

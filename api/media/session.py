@@ -25,7 +25,7 @@ from api.media.ice import IceConfig
 from api.media.injection import CaptureSettings, InjectionMonitor
 from api.media.recorder import EncryptedRecorder, SegmentSink
 from api.media.sampler import DEFAULT_ANALYSED_FPS, NewestFrameSampler
-from api.media.sdp import BITRATE_720P, allow_bitrate, negotiated_codecs
+from api.media.sdp import BITRATE_720P, allow_bitrate, negotiated_codecs, validate_offer
 from api.media.tracks import SessionTrack
 from pipelines.frame import Frame
 from pipelines.results import Verdict, combine_verdicts
@@ -115,6 +115,7 @@ class LiveSession:
             raise RuntimeError("live session closed")
         if kind != "offer":
             raise ValueError("expected an SDP offer")
+        validate_offer(sdp)  # before the working peer is replaced
         old = self._peers.pop(role, None)
         if old is not None:
             await old.close()

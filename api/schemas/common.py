@@ -9,9 +9,17 @@ from pydantic import AfterValidator, StringConstraints
 __all__ = ["CountryCode", "PersonName", "ReferenceText", "SessionId"]
 
 
+#: Invisible formatting characters that make a name display as something else: bidi embeddings, overrides,
+#: isolates and marks, zero-width space, word joiner, BOM (Unicode TR36; CVE-2021-42574 "Trojan Source").
+#: ZWJ and ZWNJ (U+200D, U+200C) stay allowed: Persian and Indic names need them.
+_INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff")
+
+
 def _no_control_chars(value: str) -> str:
     if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
         raise ValueError("control characters are not allowed")
+    if any(c in _INVISIBLE for c in value):
+        raise ValueError("invisible formatting characters (bidi, zero-width) are not allowed")
     if not value.strip():
         raise ValueError("must not be blank")
     return value
