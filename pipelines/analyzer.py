@@ -16,11 +16,12 @@ Broken frames are counted by quality but not shown to the stages (their content 
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,17 +32,28 @@ from pipelines.quality import FrameQuality, Guidance, QualityStage, assess_frame
 from pipelines.results import CheckResult, Reason, Verdict, combine_verdicts
 from pipelines.tilt import DEFAULT_REQUIRED_TILT_DEG, TiltDirection, TiltStage
 
-__all__ = ["SECTIONS", "Still", "FrameObservation", "SessionAnalyzer", "FaceDetector"]
+if TYPE_CHECKING:  # the engines are the caller's; importing them here would load nothing, but keeps types
+    from models.face import FaceEngine
+    from models.ocr import TesseractEngine
+    from pipelines.identity import ClaimedIdentity
+    from pipelines.liveness.active import Challenge
+
+__all__ = ["VERIFY_EVERY", "SECTIONS", "Still", "FrameObservation", "SessionAnalyzer", "FaceDetector", "build_analyzer"]
 
 #: The report's check sections, in the order they are printed.
 SECTIONS = ("quality", "document", "tilt", "hologram", "mrz", "face", "liveness", "injection")
-#: A face detector for the "show your face" guidance: BGR frame -> whether a face is visible.
-FaceDetector = Callable[[np.ndarray], bool]
+#: A face detector for the "show your face" guidance: a frame (and its document) -> whether a face is
+#: visible. Called after the stages, so a face tracker shared with the face stage reuses its detection.
+FaceDetector = Callable[[FrameContext], bool]
 #: Run the face detector on every n-th frame only (a HOG detector costs 30-60 ms on a 720p frame; the
 #: answer changes slowly).
 FACE_CHECK_EVERY = 10
 #: The previous corners are used as a tracking hint for this many frames after the document was last seen.
 TRACK_FRAMES = 3
+#: While tracking, every n-th frame still runs the full search and lets its best quad compete with the
+#: tracked one, so tracking cannot stay locked on a part of the card (measured on fixture scenes: without
+#: it a tracked quad could sit on the header text for 5+ frames).
+VERIFY_EVERY = 5
 #: Document section: the document must be found in at least this many frames to pass...
 MIN_DOCUMENT_FRAMES = 5
 #: ...and a still of each side it has is kept only from frames tilted less than this (a flat, zoomed view).
@@ -159,14 +171,12 @@ class SessionAnalyzer:
         self._frames += 1
         self._last_t_s = max(self._last_t_s, frame.t_s)
         image = frame.image
-        if self._face_detector is not None and frame.index % FACE_CHECK_EVERY == 0:
-            self._face_visible = bool(self._face_detector(image))
         probe = assess_frame(image, None, None)
         if probe.broken:
             self._quality.add(probe)
             return FrameObservation(frame.index, frame.t_s, None, probe, probe.issues)
         hint = self._last_corners if self._frames_since_doc <= TRACK_FRAMES else None
-        document = self._locator.locate(image, hint)
+        document = self._locator.locate(image, hint, verify=self._frames % VERIFY_EVERY == 0)
         if document is None:
             self._frames_since_doc += 1
         else:
@@ -181,6 +191,8 @@ class SessionAnalyzer:
         context = FrameContext(frame, document)
         for stage in self._stages:
             stage.observe(context)
+        if self._face_detector is not None and frame.index % FACE_CHECK_EVERY == 0:
+            self._face_visible = bool(self._face_detector(context))  # used from the next frame on
         if document is not None and quality.document_usable:
             self._keep_still(frame, document, quality)
         return FrameObservation(frame.index, frame.t_s, document, quality, self._guidance(quality))
@@ -307,3 +319,40 @@ class SessionAnalyzer:
             **{name: result.to_json() for name, result in results.items()},
             "engines": self.engines(),
         }
+
+
+def build_analyzer(
+    *,
+    mrz_engine: TesseractEngine | None = None,
+    visual_engine: TesseractEngine | None = None,
+    face_engine: FaceEngine | None = None,
+    reference_date: dt.date | None = None,
+    claim: ClaimedIdentity | None = None,
+    challenges: Sequence[Challenge] = (),
+    required_tilt_deg: float = DEFAULT_REQUIRED_TILT_DEG,
+) -> SessionAnalyzer:
+    """The analyzer with every check this build has, for the engines given (each loaded once by the
+    caller and shared across sessions): the MRZ stage with ``mrz_engine``; the face and liveness stages,
+    sharing one face tracker, with ``face_engine`` (which also drives the "show your face" guidance).
+    ``reference_date``: the session's date, for the MRZ's expiry and century (the caller's clock)."""
+    stages: list[Stage] = []
+    face_detector: FaceDetector | None = None
+    if mrz_engine is not None:
+        if reference_date is None:
+            raise ValueError("the MRZ stage needs the session's reference_date")
+        from pipelines.mrz.stage import MrzStage
+
+        stages.append(MrzStage(mrz_engine, reference_date, claim, visual_engine))
+    if face_engine is not None:
+        from pipelines.face.live import FaceTracker
+        from pipelines.face.stage import FaceStage
+        from pipelines.liveness.stage import LivenessStage
+
+        tracker = FaceTracker(face_engine)
+        stages += [FaceStage(face_engine, tracker), LivenessStage(tracker, challenges)]
+
+        def face_visible(context: FrameContext) -> bool:
+            return bool(tracker.faces(context).faces)
+
+        face_detector = face_visible
+    return SessionAnalyzer(stages, face_detector=face_detector, required_tilt_deg=required_tilt_deg)

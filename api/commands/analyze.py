@@ -32,12 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--required-tilt-deg", type=float, help="tilt each way on each axis needed to pass (default 15)"
     )
+    parser.add_argument("--no-mrz", action="store_true", help="skip the MRZ check (tesseract)")
+    parser.add_argument("--no-face", action="store_true", help="skip the face and liveness checks (dlib)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.analyzer import SessionAnalyzer
+    import datetime as dt
+
+    from pipelines.analyzer import build_analyzer
     from pipelines.tilt import DEFAULT_REQUIRED_TILT_DEG
+    from videoident.settings import Settings
     from videoident.video_input import VideoInputError, open_video
 
     if args.every < 1 or (args.max_frames is not None and args.max_frames < 1):
@@ -48,7 +53,21 @@ def run(args: argparse.Namespace) -> int:
     except VideoInputError as exc:
         print(f"videoident analyze: {exc}", file=sys.stderr)
         return 2
-    analyzer = SessionAnalyzer(required_tilt_deg=args.required_tilt_deg or DEFAULT_REQUIRED_TILT_DEG)
+    mrz_engine = face_engine = None
+    if not args.no_mrz:
+        from models.ocr import TesseractEngine
+
+        mrz_engine = TesseractEngine(Settings().resolved_tessdata_dir)  # without the model: inconclusive
+    if not args.no_face:
+        from models.face import FaceEngine
+
+        face_engine = FaceEngine()
+    analyzer = build_analyzer(
+        mrz_engine=mrz_engine,
+        face_engine=face_engine,
+        reference_date=dt.datetime.now(dt.UTC).date(),
+        required_tilt_deg=args.required_tilt_deg or DEFAULT_REQUIRED_TILT_DEG,
+    )
     per_frame = []
     started = time.perf_counter()
     analysed = 0

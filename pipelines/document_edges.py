@@ -1,0 +1,323 @@
+"""Candidate quadrilaterals for the document locator, and the sub-pixel refinement of a quad's sides.
+
+Used by :mod:`pipelines.document` (which scores and chooses among the candidates). All functions are
+pure: BGR/grey uint8 images and float32 (x, y) pixel points in, quads (4, 2) float32 out.
+
+* :func:`quads_from_edges`: contours of an edge map, their convex hull simplified to four vertices
+  (or every 4-subset of a 5-6-vertex hull: a finger adds vertices), or four of their longest straight runs.
+* :func:`quads_from_lines`: LSD line segments grouped into near-horizontal and near-vertical lines; pairs of
+  each make a quad, and two opposite sides alone make one from their end points (a card whose outline is
+  joined to a hand or a thumb, where contours fail).
+* :func:`refine_corners`: each side snapped to the strongest nearby edge and fitted robustly.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "MIN_EDGE_GRADIENT",
+    "SIDE_SAMPLES",
+    "quads_from_edges",
+    "quads_from_lines",
+    "dedupe",
+    "refine_corners",
+]
+
+#: Edge support: a side point counts when the gradient across the side is at least this strong (Sobel
+#: 3x3 on 0..255 grey, gain 8 for a unit step: a 6-level step). Real card edges in the fixture scenes and
+#: the passporteye specimens measure 60-400.
+MIN_EDGE_GRADIENT = 24.0
+#: Points sampled along each side for the support score and for refinement.
+SIDE_SAMPLES = 40
+#: A contour hull simplified to 5..this many vertices is tried as every 4-vertex subset (at most 15).
+MAX_HULL_VERTICES = 6
+#: ... and a subset must keep this much of the hull's area (a finger adds a little, it does not halve it).
+MIN_SUBSET_AREA_FRACTION = 0.6
+#: Straight runs of a contour: polygon tolerance (work px), how many of the longest runs are combined
+#: four at a time (at most 15 quads per contour), and the shortest run considered (fraction of the
+#: contour's bounding box).
+SEGMENT_EPS_PX = 2.0
+MAX_SEGMENTS = 6
+#: ... tried on at most this many contours per edge map (the largest first).
+MAX_SEGMENT_CONTOURS = 4
+MIN_SEGMENT_FRACTION = 0.2
+#: LSD lines: near-horizontal / near-vertical means within this angle (a card with +-30 deg of roll
+#: and perspective still has its sides inside); at most MAX_LINES merged lines per direction (<= 45 x 45
+#: pairs in theory, far fewer pass the geometric tests); collinear pieces merge within MERGE_DIST_PX and
+#: about 3 deg; a corner may lie beyond a side's visible segment by LINE_REACH of its length (a thumb or
+#: the rounded corner hides the end).
+LINE_ANGLE_DEG = 35.0
+MAX_LINES = 10
+#: Shortest LSD segment used, as a fraction of the smallest card side searched for.
+MIN_LINE_FRACTION = 0.3
+MERGE_DIST_PX = 3.0
+MERGE_COS = 0.9986
+LINE_REACH = 0.6
+#: Refinement: a refined side point further than this (full-res px) from the fitted line is an outlier.
+REFINE_INLIER_PX = 1.5
+
+
+def quads_from_edges(edges: np.ndarray, min_area: float, max_area: float) -> list[np.ndarray]:
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    quads: list[np.ndarray] = []
+    segment_budget = MAX_SEGMENT_CONTOURS
+    contours = sorted(contours, key=lambda c: -cv2.boundingRect(c)[2] * cv2.boundingRect(c)[3])
+    for contour in contours:
+        if len(contour) < 4:
+            continue
+        x, y, cw, ch = cv2.boundingRect(contour)
+        if cw * ch < min_area:
+            continue
+        hull = cv2.convexHull(contour)
+        area = cv2.contourArea(hull)
+        if not min_area <= area <= max_area:
+            continue
+        perimeter = cv2.arcLength(hull, True)
+        for eps in (0.015, 0.03, 0.06):
+            approx = cv2.approxPolyDP(hull, eps * perimeter, True).reshape(-1, 2).astype(np.float32)
+            if len(approx) == 4:
+                quads.append(approx)
+                break
+            if len(approx) < 4:
+                break
+            if len(approx) <= MAX_HULL_VERTICES:
+                # A finger or a crossing object adds vertices to the hull: the card's corners are 4 of them.
+                for combo in itertools.combinations(range(len(approx)), 4):
+                    quad = approx[list(combo)]
+                    if cv2.contourArea(quad) >= MIN_SUBSET_AREA_FRACTION * area:
+                        quads.append(quad)
+        else:  # the hull did not give a quad: the card may be joined to something; try its straight runs
+            if segment_budget > 0:
+                segment_budget -= 1
+                quads.extend(_quads_from_segments(contour, max(cw, ch)))
+    return quads
+
+
+def _merge_lines(segments: np.ndarray, max_lines: int) -> np.ndarray:
+    """Greedy merge of collinear segments (N, 4) x1 y1 x2 y2, longest first: (M, 4) merged segments."""
+    lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
+    merged: list[np.ndarray] = []
+    for k in np.argsort(lengths)[::-1]:
+        seg = segments[k].astype(np.float64)
+        p, q = seg[:2], seg[2:]
+        d = (q - p) / max(float(np.linalg.norm(q - p)), 1e-9)
+        normal = np.array([-d[1], d[0]])
+        for i, line in enumerate(merged):
+            a, b = line[:2], line[2:]
+            ld = (b - a) / max(float(np.linalg.norm(b - a)), 1e-9)
+            if abs(float(np.dot(ld, d))) < MERGE_COS:
+                continue
+            ln = np.array([-ld[1], ld[0]])
+            if abs(float(np.dot(p - a, ln))) > MERGE_DIST_PX or abs(float(np.dot(q - a, ln))) > MERGE_DIST_PX:
+                continue
+            ts = [0.0, float(np.dot(b - a, ld)), float(np.dot(p - a, ld)), float(np.dot(q - a, ld))]
+            merged[i] = np.concatenate([a + min(ts) * ld, a + max(ts) * ld])
+            break
+        else:
+            merged.append(np.concatenate([p, q]))
+            _ = normal
+        if len(merged) >= 3 * max_lines:
+            break
+    result = np.array(merged) if merged else np.zeros((0, 4))
+    lengths = np.hypot(result[:, 2] - result[:, 0], result[:, 3] - result[:, 1])
+    return result[np.argsort(lengths)[::-1][:max_lines]]
+
+
+def quads_from_lines(grey: np.ndarray, min_side: float) -> list[np.ndarray]:
+    """Quads from pairs of near-horizontal and pairs of near-vertical straight edges (LSD line segments
+    on a half-size copy): finds a card whose outline is joined to a hand, a thumb or the background,
+    where contours fail. Returns quads in ``grey``'s pixels."""
+    half = cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    raw = cv2.createLineSegmentDetector(cv2.LSD_REFINE_NONE).detect(half)[0]
+    if raw is None:
+        return []
+    segments = raw.reshape(-1, 4).astype(np.float64) * 2.0
+    lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
+    segments = segments[lengths >= MIN_LINE_FRACTION * min_side]
+    angle = np.degrees(np.arctan2(segments[:, 3] - segments[:, 1], segments[:, 2] - segments[:, 0]))
+    angle = (angle + 90.0) % 180.0 - 90.0  # (-90, 90]
+    horizontal = _merge_lines(segments[np.abs(angle) <= LINE_ANGLE_DEG], MAX_LINES)
+    vertical = _merge_lines(segments[np.abs(angle) >= 90.0 - LINE_ANGLE_DEG], MAX_LINES)
+    # Orient: horizontals left->right, verticals top->bottom.
+    horizontal = np.array([s if s[0] <= s[2] else s[[2, 3, 0, 1]] for s in horizontal]).reshape(-1, 4)
+    vertical = np.array([s if s[1] <= s[3] else s[[2, 3, 0, 1]] for s in vertical]).reshape(-1, 4)
+    quads: list[np.ndarray] = []
+    # Two opposite sides alone (the other two hidden or too faint): their end points are the corners
+    # up to the rounded corners and a thumb; refinement snaps the quad onto the real outline.
+    for lines in (horizontal, vertical):
+        for i, j in itertools.combinations(range(len(lines)), 2):
+            a, b = lines[i], lines[j]
+            quads.append(np.array([a[:2], a[2:], b[2:], b[:2]], dtype=np.float32))
+    if len(horizontal) < 2 or len(vertical) < 2:
+        return quads
+    # Every horizontal line meets every vertical one once: precompute where, and whether that point lies
+    # near both visible segments; a quad then needs its 4 meeting points valid.
+    meet = np.zeros((len(horizontal), len(vertical), 2))
+    valid = np.zeros((len(horizontal), len(vertical)), dtype=bool)
+    for h_index, h_line in enumerate(horizontal):
+        for v_index, v_line in enumerate(vertical):
+            point = _line_intersection(h_line.reshape(2, 2), v_line.reshape(2, 2))
+            if point is not None and _near_segment(point, h_line) and _near_segment(point, v_line):
+                meet[h_index, v_index] = point
+                valid[h_index, v_index] = True
+    h_mid = (horizontal[:, 1] + horizontal[:, 3]) / 2
+    v_mid = (vertical[:, 0] + vertical[:, 2]) / 2
+    for i, j in itertools.combinations(range(len(horizontal)), 2):
+        top, bottom = (i, j) if h_mid[i] <= h_mid[j] else (j, i)
+        if h_mid[bottom] - h_mid[top] < 0.5 * min_side:
+            continue
+        for k, m in itertools.combinations(range(len(vertical)), 2):
+            left, right = (k, m) if v_mid[k] <= v_mid[m] else (m, k)
+            if v_mid[right] - v_mid[left] < min_side:
+                continue
+            if valid[top, left] and valid[top, right] and valid[bottom, right] and valid[bottom, left]:
+                quads.append(
+                    np.array(
+                        [meet[top, left], meet[top, right], meet[bottom, right], meet[bottom, left]], dtype=np.float32
+                    )
+                )
+    return quads
+
+
+def _near_segment(point: np.ndarray, segment: np.ndarray) -> bool:
+    """Whether ``point`` lies on the segment's line within LINE_REACH of its length beyond either end."""
+    a, b = segment[:2], segment[2:]
+    length = float(np.linalg.norm(b - a))
+    t = float(np.dot(point - a, b - a)) / max(length * length, 1e-9)
+    return -LINE_REACH <= t <= 1.0 + LINE_REACH
+
+
+def _line_intersection(s1: np.ndarray, s2: np.ndarray) -> np.ndarray | None:
+    """Intersection of the infinite lines through segments s1, s2 (each (2, 2))."""
+    d1, d2 = s1[1] - s1[0], s2[1] - s2[0]
+    denom = d1[0] * d2[1] - d1[1] * d2[0]
+    if abs(denom) < 1e-6 * float(np.linalg.norm(d1) * np.linalg.norm(d2)) + 1e-9:
+        return None
+    diff = s2[0] - s1[0]
+    t = (diff[0] * d2[1] - diff[1] * d2[0]) / denom
+    return s1[0] + t * d1
+
+
+def _quads_from_segments(contour: np.ndarray, extent: int) -> list[np.ndarray]:
+    """Quads whose sides lie on the longest straight runs of ``contour``: a card edge joined by a crossing
+    line or a hand still has its four sides as long straight runs, even when the hull does not."""
+    poly = cv2.approxPolyDP(contour, SEGMENT_EPS_PX, True).reshape(-1, 2).astype(np.float32)
+    if len(poly) < 4:
+        return []
+    segments = np.stack([poly, np.roll(poly, -1, axis=0)], axis=1)
+    lengths = np.linalg.norm(segments[:, 1] - segments[:, 0], axis=1)
+    keep = np.argsort(lengths)[::-1][:MAX_SEGMENTS]
+    keep = keep[lengths[keep] >= MIN_SEGMENT_FRACTION * extent]
+    if len(keep) < 4:
+        return []
+    quads = []
+    for combo in itertools.combinations(keep, 4):
+        segs = segments[list(combo)]
+        mids = segs.mean(axis=1)
+        centre = mids.mean(axis=0)
+        order = np.argsort(np.arctan2(mids[:, 1] - centre[1], mids[:, 0] - centre[0]))
+        segs = segs[order]
+        corners = [_line_intersection(segs[i - 1], segs[i]) for i in range(4)]
+        if any(c is None for c in corners):
+            continue
+        quad = np.array(corners, dtype=np.float32)
+        if np.abs(quad - centre).max() > extent:  # a corner far outside the contour: not this card
+            continue
+        quads.append(quad)
+    return quads
+
+
+def dedupe(quads: list[np.ndarray]) -> list[np.ndarray]:
+    """Drop near-duplicate quads (all corners within ~2 work px), keeping the first."""
+    seen: set[tuple[int, ...]] = set()
+    unique = []
+    for quad in quads:
+        key = tuple(sorted((int(x) // 3, int(y) // 3) for x, y in quad))
+        flat = tuple(v for pair in key for v in pair)
+        if flat not in seen:
+            seen.add(flat)
+            unique.append(quad)
+    return unique
+
+
+def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Total-least-squares line through points (N, 2): (point, unit direction), refit without outliers."""
+    if len(points) < 6:
+        return None
+    for _ in range(3):
+        centre = points.mean(axis=0)
+        _, _, vt = np.linalg.svd(points - centre, full_matrices=False)
+        direction = vt[0]
+        normal = np.array([-direction[1], direction[0]])
+        residual = np.abs((points - centre) @ normal)
+        keep = residual <= max(REFINE_INLIER_PX, 2.5 * float(np.median(residual)))
+        if keep.all() or keep.sum() < 6:
+            break
+        points = points[keep]
+    return centre, direction
+
+
+def _intersect(p1: np.ndarray, d1: np.ndarray, p2: np.ndarray, d2: np.ndarray) -> np.ndarray | None:
+    matrix = np.array([[d1[0], -d2[0]], [d1[1], -d2[1]]])
+    if abs(np.linalg.det(matrix)) < 1e-6:
+        return None
+    s, _ = np.linalg.solve(matrix, p2 - p1)
+    return p1 + s * d1
+
+
+def refine_corners(grey: np.ndarray, corners_px: np.ndarray, band_px: float) -> np.ndarray:
+    """Snap each side of the quad (4, 2) to the strongest edge within ``band_px`` of it, at full resolution.
+
+    Along each side, the grey profile across the side is sampled; the sub-pixel position of the largest
+    gradient of the side's dominant polarity is taken, and a line is fitted robustly. Sides with too few
+    good points keep their coarse position. Returns the intersections of the four lines (4, 2) float32.
+    """
+    h, w = grey.shape
+    quad = np.asarray(corners_px, dtype=np.float64)
+    band = max(2.0, band_px)
+    offsets = np.arange(-band, band + 0.5, 0.5)
+    t = 0.06 + 0.88 * (np.arange(SIDE_SAMPLES) + 0.5) / SIDE_SAMPLES
+    lines: list[tuple[np.ndarray, np.ndarray]] = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        direction = (b - a) / max(np.linalg.norm(b - a), 1e-9)
+        normal = np.array([-direction[1], direction[0]])
+        base = a[None, :] + t[:, None] * (b - a)[None, :]
+        grid = base[:, None, :] + offsets[None, :, None] * normal[None, None, :]
+        map_x = grid[:, :, 0].astype(np.float32)
+        map_y = grid[:, :, 1].astype(np.float32)
+        profile = cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        deriv = np.diff(profile, axis=1)
+        polarity = 1.0 if float(np.sum(deriv.clip(min=0))) >= float(np.sum((-deriv).clip(min=0))) else -1.0
+        # Nearer edges are preferred (an inner print line must not beat a weaker card edge).
+        signed = deriv * polarity * (1.0 - 0.5 * np.abs(offsets[:-1] + 0.25) / band)[None, :]
+        idx = np.argmax(signed, axis=1)
+        strength = signed[np.arange(len(idx)), idx]
+        good = (strength >= MIN_EDGE_GRADIENT / 8.0) & (idx > 0) & (idx < deriv.shape[1] - 1)
+        good &= (base[:, 0] >= 1) & (base[:, 0] < w - 1) & (base[:, 1] >= 1) & (base[:, 1] < h - 1)
+        rows = np.nonzero(good)[0]
+        if len(rows) < 6:
+            lines.append((a, direction))
+            continue
+        left = signed[rows, idx[rows] - 1]
+        mid = signed[rows, idx[rows]]
+        right = signed[rows, idx[rows] + 1]
+        denom = left - 2 * mid + right
+        sub = np.where(np.abs(denom) > 1e-6, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
+        # deriv[k] sits between offsets[k] and offsets[k+1].
+        pos = offsets[0] + (idx[rows] + 0.5 + np.clip(sub, -0.5, 0.5)) * 0.5
+        pts = base[rows] + pos[:, None] * normal[None, :]
+        fitted = _fit_line(pts)
+        lines.append(fitted if fitted is not None else (a, direction))
+    refined = []
+    for i in range(4):
+        p = _intersect(lines[i - 1][0], lines[i - 1][1], lines[i][0], lines[i][1])
+        if p is None or np.linalg.norm(p - quad[i]) > 3 * band:
+            refined.append(quad[i])
+        else:
+            refined.append(p)
+    return np.asarray(refined, dtype=np.float32)
