@@ -1,0 +1,475 @@
+"""Accuracy rows of ``videoident bench``: generated scenes (fixtures/) through the whole session analyzer.
+
+``run(quick)`` returns a JSON-able dict. Run it with::
+
+    .venv/bin/python -c "from api.benchmarks.accuracy import run; import json; print(json.dumps(run(True), indent=1))"
+
+Every scene (genuine, and one per attack type; see :data:`fixtures.attacks.SHOULD_FAIL`) is rendered at
+1280x720 and :data:`SCENE_FPS` frames per second (the live service analyses 5 frames per second) and fed
+in order to :class:`pipelines.analyzer.SessionAnalyzer` composed with every stage this build has (the
+document detector, tilt, hologram, MRZ with the bank's claim and the printed visual zone, face, liveness).
+What it measures:
+
+- ``mrz``: exact-read rate **per frame** (every frame whose MRZ side is in view, rectified from the scene's
+  ground-truth corners, one read each, by tilt bucket), and **per session** (the MRZ stage's consensus,
+  exact and reached) beside the same pipeline with its consensus turned off (the first read whose check
+  digits hold is accepted, as a single-frame reader would); "document shown -> MRZ read and
+  cross-checked" in seconds of video (p50/p95) and the MRZ CPU spent until then;
+- ``presentation_attacks``: per attack type, the verdict of every check it targets and of the hologram,
+  APCER (attack sessions in which no check failed) and the share that passed outright; BPCER (genuine
+  sessions in which any check failed) and genuine sessions per overall verdict;
+- ``face_scenes``: face verdicts on genuine scenes (FNMR: the genuine customer not matched) and on
+  portrait swaps (FMR: another person's ID photo matched); "face visible -> match score" in seconds of
+  video (the face stage polled every :data:`FACE_POLL_S`); face + liveness CPU per frame beside
+  face_recognition's default pipeline run on every frame of the same genuine scenes (the baseline);
+- ``face_pairs``: FMR/FNMR at the match threshold on the labelled real pairs in ../shared/data (via
+  ``videoident face-calibrate``'s measurement; full runs only: it encodes every photo three times).
+
+Nothing is written to disk; no MRZ text, name or image leaves memory (rows hold verdicts and counts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from api.benchmarks.harness import cpu_seconds, summarise
+from fixtures.attacks import SHOULD_FAIL, Attack
+from fixtures.scenes import Scene, SceneSpec, generate_scene
+from models.face import FaceEngine
+from models.ocr import VISUAL_WHITELIST, TesseractEngine
+from pipelines.frame import DocumentKind, DocumentSide, FrameContext
+from pipelines.identity import ClaimedIdentity
+from pipelines.layouts import Template, rectified_size_px
+from pipelines.mrz.locate import band_from_rectified, sharpness
+from pipelines.mrz.read import EXPECTED_LINES, MrzRead, read_band, read_rectified
+from pipelines.mrz.stage import MIN_BAND_SHARPNESS, MIN_INTERVAL_S, MrzStage
+from pipelines.results import CheckResult, Reason, Verdict
+
+__all__ = [
+    "run", "compose_analyzer", "rectified", "run_scene", "SCENE_FPS", "REFERENCE_DATE", "SingleReadMrz", "attack_rows",
+]
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+#: The live service analyses 5 frames per second per session (api.media.sampler.DEFAULT_ANALYSED_FPS).
+SCENE_FPS = 5.0
+#: The session date the MRZ expiry is judged against (fixed, so runs are comparable).
+REFERENCE_DATE = dt.date(2026, 11, 25)
+#: A frame counts for the per-frame MRZ rate when at least this share of the document is in view.
+MIN_VISIBLE_FRACTION = 0.8
+#: Tilt buckets of the per-frame MRZ rate (issue 5's targets: >=98% within 10 deg, >=90% within 20 deg).
+TILT_BUCKETS_DEG = (10.0, 20.0, 90.0)
+TEMPLATES = (Template.NL_ID, Template.DE_ID, Template.PASSPORT)
+
+
+def _module(name: str) -> Any:
+    """A module of another area that may not be part of this build yet (None then)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError:
+        return None
+
+
+class SingleReadMrz:
+    """The MRZ stage with its consensus turned off: the same frame gating as :class:`MrzStage` (located
+    document on its MRZ side, one attempt per :data:`MIN_INTERVAL_S`, sharp bands only), and the first
+    read whose check digits hold (after repair) is accepted as the document's MRZ."""
+
+    name = "mrz_single_read"
+
+    def __init__(self, engine: TesseractEngine, reference_date: dt.date) -> None:
+        self._engine = engine
+        self._reference_date = reference_date
+        self._last_s: float | None = None
+        self.attempts = 0
+        self.accepted: MrzRead | None = None
+        self.accepted_t_s: float | None = None
+
+    def observe(self, context: FrameContext) -> None:
+        document = context.document
+        if self.accepted is not None or document is None:
+            return
+        if document.kind is DocumentKind.ID1 and document.side is DocumentSide.FRONT:
+            return
+        t_s = context.frame.t_s
+        if self._last_s is not None and t_s - self._last_s < MIN_INTERVAL_S:
+            return
+        band = band_from_rectified(document.rectified, document.kind)
+        if sharpness(band.image) < MIN_BAND_SHARPNESS:
+            return
+        self._last_s, self.attempts = t_s, self.attempts + 1
+        read = read_band(self._engine, band, self._reference_date, EXPECTED_LINES[document.kind])
+        if read is not None and read.check_digits_hold:
+            self.accepted, self.accepted_t_s = read, t_s
+
+    def result(self) -> CheckResult:
+        read = self.accepted
+        if read is None or read.document is None:
+            return CheckResult.inconclusive(self.name, "not_read", "no read with holding check digits yet")
+        verdict = Verdict.PASS if read.valid else Verdict.FAIL
+        return CheckResult(self.name, verdict, Reason("single_read", "first read with holding check digits"))
+
+
+def compose_analyzer(
+    mrz_engine: TesseractEngine | None,
+    face_engine: FaceEngine | None,
+    claim: ClaimedIdentity | None = None,
+    visual_engine: TesseractEngine | None = None,
+    single_read: bool = False,
+) -> tuple[Any, list[Any]]:
+    """(a :class:`pipelines.analyzer.SessionAnalyzer` with every stage this build has, the extra stages
+    it was given). Raises ModuleNotFoundError when the analyzer is not part of this build."""
+    analyzer_module = _module("pipelines.analyzer")
+    if analyzer_module is None:
+        raise ModuleNotFoundError("pipelines.analyzer is not part of this build")
+    stages: list[Any] = []
+    if mrz_engine is not None:
+        stages.append(MrzStage(mrz_engine, REFERENCE_DATE, claim, visual_engine))
+        if single_read:
+            stages.append(SingleReadMrz(mrz_engine, REFERENCE_DATE))
+    if face_engine is not None:
+        from pipelines.face.live import FaceTracker
+        from pipelines.face.stage import FaceStage
+        from pipelines.liveness.stage import LivenessStage
+
+        tracker = FaceTracker(face_engine)
+        stages += [FaceStage(face_engine, tracker), LivenessStage(tracker)]
+    return analyzer_module.SessionAnalyzer(stages), stages
+
+
+def _claim(scene: Scene) -> ClaimedIdentity:
+    holder = scene.document.truth.holder
+    return ClaimedIdentity(holder.given_names, holder.surname, holder.birthdate)
+
+
+def rectified(image: np.ndarray, corners: np.ndarray, kind: DocumentKind) -> np.ndarray:
+    width, height = rectified_size_px(kind)
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    return cv2.warpPerspective(image, cv2.getPerspectiveTransform(corners.astype(np.float32), target), (width, height))
+
+
+def _bucket(tilt_deg: float) -> str:
+    for limit in TILT_BUCKETS_DEG:
+        if tilt_deg <= limit:
+            return f"tilt_le_{limit:g}"
+    return "tilt_over"
+
+
+class _TimedStage:
+    """A stage wrapped to add up the CPU its ``observe`` and ``result`` take (per-stage cost)."""
+
+    def __init__(self, stage: Any) -> None:
+        self.stage = stage
+        self.name = stage.name
+        self.cpu_s = 0.0
+
+    def __getattr__(self, attr: str) -> Any:  # version / engine_version for the report's engines
+        return getattr(self.stage, attr)
+
+    def observe(self, context: FrameContext) -> None:
+        c0 = cpu_seconds()
+        self.stage.observe(context)
+        self.cpu_s += cpu_seconds() - c0
+
+    def result(self) -> CheckResult:
+        c0 = cpu_seconds()
+        out: CheckResult = self.stage.result()
+        self.cpu_s += cpu_seconds() - c0
+        return out
+
+
+#: The face stage is asked for its result every this many seconds of video (like the console polls).
+FACE_POLL_S = 0.5
+#: A face counts as visible when less than this share of its box is covered by the held document.
+MAX_FACE_OCCLUDED = 0.3
+
+
+def run_scene(spec: SceneSpec, mrz_engine: TesseractEngine | None, face_engine: FaceEngine | None,
+              visual_engine: TesseractEngine | None, per_frame_every: int = 0,
+              face_baseline: int = 0) -> dict[str, Any]:
+    """One scene through the analyzer. ``per_frame_every`` > 0: also read every n-th frame's MRZ side
+    from the ground-truth corners (the per-frame rate). ``face_baseline``: also run face_recognition's
+    default pipeline on each of the first that many frames. Returns verdicts, counts and timings only."""
+    scene = generate_scene(spec)
+    truth_doc = scene.document.truth
+    analyzer, stages = compose_analyzer(mrz_engine, face_engine, _claim(scene), visual_engine, single_read=True)
+    timed = {stage.name: _TimedStage(stage) for stage in stages}
+    analyzer = type(analyzer)(list(timed.values()))
+    mrz_stage = next((s for s in stages if isinstance(s, MrzStage)), None)
+    single = next((s for s in stages if isinstance(s, SingleReadMrz)), None)
+    face_stage = timed.get("face")
+    mrz_side = scene.document.layout.mrz_side
+    shown_t: float | None = None
+    done_t: float | None = None
+    face_seen_t: float | None = None
+    face_scored_t: float | None = None
+    next_poll = 0.0
+    cpu = 0.0
+    mrz_cpu_at_shown = 0.0
+    mrz_cpu_at_done: float | None = None
+    frames = 0
+    per_frame: Counter[str] = Counter()
+    per_frame_cpu: list[float] = []
+    baseline_cpu: list[float] = []
+    for index, (frame, truth) in enumerate(scene.frames()):
+        frames += 1
+        c0 = cpu_seconds()
+        analyzer.process(frame)
+        cpu += cpu_seconds() - c0
+        in_view = truth.side is mrz_side and truth.visible_fraction >= MIN_VISIBLE_FRACTION
+        mrz_cpu = timed["mrz"].cpu_s if "mrz" in timed else 0.0
+        if in_view and shown_t is None:
+            shown_t, mrz_cpu_at_shown = frame.t_s, mrz_cpu
+        if mrz_stage is not None and done_t is None and shown_t is not None and mrz_stage.result().measurements.get(
+                "consensus"):
+            done_t, mrz_cpu_at_done = frame.t_s, mrz_cpu
+        if face_seen_t is None and truth.face_occluded_fraction < MAX_FACE_OCCLUDED:
+            face_seen_t = frame.t_s
+        if face_stage is not None and face_scored_t is None and frame.t_s >= next_poll:
+            next_poll += FACE_POLL_S
+            c0 = cpu_seconds()
+            scored = "distance" in face_stage.result().measurements
+            poll_cpu = cpu_seconds() - c0
+            cpu += poll_cpu
+            if scored:  # the answer is there once this poll's own CPU (the encodings) is spent
+                face_scored_t = frame.t_s + poll_cpu
+        if face_engine is not None and len(baseline_cpu) < face_baseline:
+            c0 = cpu_seconds()
+            face_engine.default_pipeline(frame.image)
+            baseline_cpu.append(cpu_seconds() - c0)
+        if per_frame_every and in_view and mrz_engine is not None and index % per_frame_every == 0:
+            kind = truth_doc.kind
+            c0 = cpu_seconds()
+            read = read_rectified(mrz_engine, rectified(frame.image, truth.corners_px, kind), kind, REFERENCE_DATE)
+            per_frame_cpu.append(cpu_seconds() - c0)
+            bucket = _bucket(abs(truth.tilt_deg))
+            per_frame[f"{bucket}_frames"] += 1
+            per_frame[f"{bucket}_exact"] += read is not None and read.lines == truth_doc.mrz_lines
+    report = analyzer.report()
+    verdicts = {name: section["verdict"] for name, section in report.items() if isinstance(section, dict)
+                and "verdict" in section}
+    row: dict[str, Any] = {
+        "template": spec.template.value,
+        "attack": spec.attack.value if spec.attack else None,
+        "seed": spec.seed,
+        "frames": frames,
+        "verdict": report["verdict"],
+        "verdicts": verdicts,
+        "cpu_s": round(cpu, 3),
+        "stage_cpu_s": {name: round(stage.cpu_s, 3) for name, stage in timed.items()},
+        "per_frame": dict(per_frame),
+        "per_frame_read_cpu_s": per_frame_cpu,
+        "face_baseline_cpu_s": baseline_cpu,
+        "face_visible_to_score_s": None if face_seen_t is None or face_scored_t is None
+        else round(face_scored_t - face_seen_t, 3),
+    }
+    if mrz_stage is not None:
+        mrz = report["mrz"]
+        row["mrz_consensus"] = bool(mrz.get("consensus"))
+        row["mrz_exact"] = bool(mrz.get("consensus")) and tuple(mrz.get("lines", ())) == truth_doc.mrz_lines
+        row["mrz_cross_checks"] = sorted(name for name in mrz.get("checks", {}) if name.startswith(("claim",
+                                                                                                    "visual")))
+        row["mrz_shown_to_done_s"] = None if done_t is None or shown_t is None else round(done_t - shown_t, 3)
+        row["mrz_cpu_to_done_s"] = None if mrz_cpu_at_done is None else round(mrz_cpu_at_done - mrz_cpu_at_shown, 3)
+    if single is not None:
+        read = single.accepted
+        row["single_read_accepted"] = read is not None
+        row["single_read_exact"] = read is not None and read.lines == truth_doc.mrz_lines
+    return row
+
+
+def _share(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
+def attack_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """APCER per attack type and BPCER from scene rows (``attack``, ``verdict``, ``verdicts``).
+
+    An attack session is classified bona fide when **no** check failed (APCER counts those); the share
+    that passed outright (overall verdict pass) is reported beside it, and inconclusive (the agent must
+    decide) is the rest. A genuine session is classified as an attack when any check failed (BPCER)."""
+    out: dict[str, Any] = {}
+    for attack in Attack:
+        mine = [r for r in rows if r["attack"] == attack.value]
+        if not mine:
+            continue
+        targeted = SHOULD_FAIL[attack]
+        not_failed = sum(all(v != Verdict.FAIL.value for v in r["verdicts"].values()) for r in mine)
+        passed = sum(r["verdict"] == Verdict.PASS.value for r in mine)
+        out[attack.value] = {
+            "sessions": len(mine),
+            "apcer": _share(not_failed, len(mine)),
+            "passed_outright": _share(passed, len(mine)),
+            "targeted_checks": {
+                check: dict(Counter(r["verdicts"].get(check, "absent") for r in mine)) for check in targeted
+            },
+            "hologram": dict(Counter(r["verdicts"].get("hologram", "absent") for r in mine)),
+        }
+    genuine = [r for r in rows if r["attack"] is None]
+    failing = Counter(name for r in genuine for name, v in r["verdicts"].items() if v == Verdict.FAIL.value)
+    return {
+        "per_attack": out,
+        "genuine_sessions": len(genuine),
+        "bpcer": _share(sum(any(v == Verdict.FAIL.value for v in r["verdicts"].values()) for r in genuine),
+                        len(genuine)),
+        "genuine_overall_verdicts": dict(Counter(r["verdict"] for r in genuine)),
+        "genuine_failing_checks": dict(failing),
+        "genuine_hologram": dict(Counter(r["verdicts"].get("hologram", "absent") for r in genuine)),
+    }
+
+
+def _mrz_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    genuine = [r for r in rows if r["attack"] is None and "mrz_exact" in r]
+    per_frame: Counter[str] = Counter()
+    read_cpu: list[float] = []
+    for r in genuine:
+        per_frame.update(r["per_frame"])
+        read_cpu.extend(r["per_frame_read_cpu_s"])
+    buckets = {}
+    for limit in TILT_BUCKETS_DEG:
+        key = f"tilt_le_{limit:g}"
+        buckets[key] = {"frames": per_frame[f"{key}_frames"],
+                        "exact": _share(per_frame[f"{key}_exact"], per_frame[f"{key}_frames"])}
+    total_frames = sum(per_frame[f"tilt_le_{limit:g}_frames"] for limit in TILT_BUCKETS_DEG)
+    total_exact = sum(per_frame[f"tilt_le_{limit:g}_exact"] for limit in TILT_BUCKETS_DEG)
+    latency = [r["mrz_shown_to_done_s"] for r in genuine if r["mrz_shown_to_done_s"] is not None]
+    latency_cpu = [r["mrz_cpu_to_done_s"] for r in genuine if r["mrz_cpu_to_done_s"] is not None]
+    tampered = [r for r in rows if r["attack"] in (Attack.TAMPERED_MRZ.value, Attack.MRZ_MISMATCH.value)]
+    return {
+        "per_frame": {"frames": total_frames, "exact": _share(total_exact, total_frames), **buckets,
+                      "read_cpu_s": summarise(read_cpu, 3)},
+        "per_session": {
+            "sessions": len(genuine),
+            "consensus_exact": _share(sum(r["mrz_exact"] for r in genuine), len(genuine)),
+            "consensus_reached": _share(sum(r["mrz_consensus"] for r in genuine), len(genuine)),
+            "consensus_off_exact": _share(sum(r["single_read_exact"] for r in genuine), len(genuine)),
+            "consensus_off_wrong_accepted": _share(
+                sum(r["single_read_accepted"] and not r["single_read_exact"] for r in genuine), len(genuine)),
+        },
+        "forged_mrz_flagged": _share(sum(r["verdicts"].get("mrz") == Verdict.FAIL.value for r in tampered),
+                                     len(tampered)),
+        "document_shown_to_mrz_cross_checked_s": summarise(latency, 3) | {"sessions_done": len(latency),
+                                                                         "sessions": len(genuine)},
+        "mrz_cpu_until_cross_checked_s": summarise(latency_cpu, 3),
+    }
+
+
+def _face_scene_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    genuine = [r for r in rows if r["attack"] is None]
+    swaps = [r for r in rows if r["attack"] == Attack.PORTRAIT_SWAP.value]
+    return {
+        "genuine_sessions": len(genuine),
+        "fnmr": _share(sum(r["verdicts"].get("face") == Verdict.FAIL.value for r in genuine), len(genuine)),
+        "genuine_not_matched": _share(sum(r["verdicts"].get("face") != Verdict.PASS.value for r in genuine),
+                                      len(genuine)),
+        "portrait_swaps": len(swaps),
+        "fmr": _share(sum(r["verdicts"].get("face") == Verdict.PASS.value for r in swaps), len(swaps)),
+    }
+
+
+def face_pairs(limit: int | None) -> dict[str, Any]:
+    """FMR/FNMR at the configured thresholds on the real labelled pairs (``videoident face-calibrate``)."""
+    from api.commands.face_calibrate import DEFAULT_PAIRS, calibrate
+
+    if not DEFAULT_PAIRS.is_file():
+        return {"skipped": f"needs {DEFAULT_PAIRS} (../shared/data)"}
+    started = time.perf_counter()
+    report, _ = calibrate(DEFAULT_PAIRS, limit)
+    return {"pairs_limit": limit, "seconds": round(time.perf_counter() - started, 1), "report": report}
+
+
+@functools.lru_cache(maxsize=1)
+def _engines() -> tuple[TesseractEngine | None, FaceEngine, TesseractEngine | None]:
+    """The engines of this (worker) process, loaded once: MRZ, face, visual zone."""
+    tessdata = SHARED / "tessdata"
+    mrz_engine = visual_engine = None
+    if (tessdata / "mrz.traineddata").is_file():
+        mrz_engine = TesseractEngine(tessdata)
+        mrz_engine.warmup()
+        visual_engine = TesseractEngine(language="eng", whitelist=VISUAL_WHITELIST)
+    face_engine = FaceEngine()
+    face_engine.warmup()
+    return mrz_engine, face_engine, visual_engine
+
+
+def _scene_job(spec: SceneSpec, per_frame_every: int, face_baseline: int) -> dict[str, Any]:
+    mrz_engine, face_engine, visual_engine = _engines()
+    return run_scene(spec, mrz_engine, face_engine, visual_engine, per_frame_every, face_baseline)
+
+
+def _face_speed(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    genuine = [r for r in rows if r["attack"] is None]
+    ours = [1000 * (r["stage_cpu_s"].get("face", 0.0) + r["stage_cpu_s"].get("liveness", 0.0)) / r["frames"]
+            for r in genuine]
+    base = [1000 * c for r in genuine for c in r["face_baseline_cpu_s"]]
+    latency = [r["face_visible_to_score_s"] for r in rows if r["attack"] is None
+               and r["face_visible_to_score_s"] is not None]
+    out = {"ours_face_liveness_cpu_ms_per_frame": summarise(ours, 1),
+           "baseline_every_frame_cpu_ms_per_frame": summarise(base, 1),
+           "face_visible_to_match_score_s": summarise(latency, 3)}
+    if ours and base:
+        out["speedup_vs_baseline"] = round(statistics.median(base) / statistics.median(ours), 2)
+    return out
+
+
+def run(quick: bool = True, pairs: bool | None = None, workers: int = 2) -> dict[str, Any]:
+    """Quick: 2 genuine scenes and one scene per attack type, 6 s each; full: 9 genuine and 3 per attack
+    type, 8 s each. ``pairs`` (default: only when not quick) adds the real face pairs. Scenes run in
+    ``workers`` processes (each loads its engines once)."""
+    if _module("pipelines.analyzer") is None:
+        return {"skipped": "pipelines.analyzer is not part of this build"}
+    seconds, genuine_n, attack_n = (6.0, 2, 1) if quick else (8.0, 9, 3)
+    genuine_templates = (Template.DE_ID, Template.PASSPORT, Template.NL_ID)
+    baseline_frames = 10 if quick else 40  # face_recognition's pipeline costs ~0.5-0.8 s per 720p frame
+    jobs: list[tuple[SceneSpec, int, int]] = []
+    for i in range(genuine_n):
+        spec = SceneSpec(genuine_templates[i % 3], seed=500 + i, fps=SCENE_FPS, seconds=seconds)
+        jobs.append((spec, 1, baseline_frames if i == 0 else 0))
+    for a, attack in enumerate(Attack):
+        for i in range(attack_n):
+            spec = SceneSpec(TEMPLATES[(a + i) % 3], seed=600 + i, attack=attack, fps=SCENE_FPS, seconds=seconds)
+            jobs.append((spec, 0, 0))
+    wall0 = time.perf_counter()
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rows = list(pool.map(_scene_job, *zip(*jobs, strict=True)))
+    else:
+        rows = [_scene_job(*job) for job in jobs]
+    wall = time.perf_counter() - wall0
+    out: dict[str, Any] = {
+        "scenes": len(rows),
+        "scene_seconds": seconds,
+        "scene_fps": SCENE_FPS,
+        "size": "1280x720",
+        "workers": workers,
+        "scenes_wall_s": round(wall, 1),
+        "sections_composed": sorted(rows[0]["verdicts"]) if rows else [],
+        "analyzer_cpu_per_session_s": summarise([r["cpu_s"] for r in rows], 3),
+        "analyzer_cpu_ms_per_frame": round(
+            1000 * sum(r["cpu_s"] for r in rows) / max(1, sum(r["frames"] for r in rows)), 1),
+        "stage_cpu_ms_per_frame": {
+            name: round(1000 * sum(r["stage_cpu_s"].get(name, 0.0) for r in rows)
+                        / max(1, sum(r["frames"] for r in rows)), 1)
+            for name in sorted({n for r in rows for n in r["stage_cpu_s"]})
+        },
+        "mrz": _mrz_rows(rows) if "mrz_exact" in (rows[0] if rows else {}) else {"skipped": "needs mrz.traineddata"},
+        "presentation_attacks": attack_rows(rows),
+        "face_scenes": _face_scene_rows(rows) | _face_speed(rows),
+        "rows": [{k: v for k, v in r.items() if k not in ("per_frame_read_cpu_s", "face_baseline_cpu_s")}
+                 for r in rows],
+    }
+    if pairs if pairs is not None else not quick:
+        out["face_pairs"] = face_pairs(None)
+    return out
