@@ -13,6 +13,7 @@ import base64
 import json
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -24,15 +25,23 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 FIGURES_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this run (dropped afterwards); its SQLAlchemy URL."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped afterwards); its SQLAlchemy URL."""
     name = f"hardening_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
 
 
 def new_master_key() -> str:

@@ -19,7 +19,7 @@ from videoident.db import make_engine
 from videoident.notify import MemoryNotifier
 from videoident.service import IdentService
 from videoident.settings import Settings
-from videoident.states import Decision, ReasonCode
+from videoident.states import Decision, ReasonCode, SessionStatus
 
 __all__ = ["Agent", "Created", "agent_for", "create_session", "join", "session_body"]
 
@@ -77,14 +77,15 @@ class Agent:
 
     def approve(self, session_id: str, agent_id: str = "agent-hard-1", supervisor_id: str = "sup-hard-1") -> None:
         """Call taken, approved by override and confirmed by the supervisor: the core sends the TAN."""
-        self.core.start_call(session_id, agent_id)
+        if self.core.get_session_view(session_id).status is not SessionStatus.IN_CALL:
+            self.core.start_call(session_id, agent_id)
         self.core.decide(session_id, agent_id, Decision.APPROVED, ReasonCode.IDENTITY_VERIFIED,
                          override_reason=OVERRIDE_REASON)
         outcome = self.core.review(session_id, supervisor_id, confirm=True)
         assert outcome.tan_sent, outcome
 
-    def tan_for(self, email: str) -> str:
-        message = self.notifier.last_to(email)
+    def tan_for(self, recipient: str) -> str:
+        message = self.notifier.last_to(recipient)
         assert message is not None, "no TAN message"
         codes = re.findall(r"\b\d{6}\b", message.body)
         assert codes, "no six-digit code in the message"

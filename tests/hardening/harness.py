@@ -118,6 +118,13 @@ class Server:
         self.stop()
         self.start()
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the running server process has used so far."""
+        if self.process is None:
+            return 0.0
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log_tail(self, chars: int = 2000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
@@ -126,6 +133,13 @@ class Server:
 
     def credentials(self) -> dict[str, str]:
         data: dict[str, str] = json.loads((self.data_dir / "demo-bank.credentials.json").read_text())
+        return data
+
+    def create_tenant(self, name: str) -> dict[str, str]:
+        """A tenant of its own (``videoident tenants create``): its api_key and webhook_secret."""
+        done = subprocess.run([sys.executable, "-m", "api.cli", "tenants", "create", name, "--json"], cwd=REPO,
+                              env=self.env(), capture_output=True, check=True, timeout=START_TIMEOUT_S)
+        data: dict[str, str] = json.loads(done.stdout)
         return data
 
     def client(self) -> httpx.Client:
