@@ -51,6 +51,9 @@ LIVE_MIN_GAP_S = 0.5
 #: Hard cap on encodings per session (portrait re-encodes when a better view arrives + live frames):
 #: 8 x 0.15 s = 1.2 s of the 1.5 s per-session face budget in the issue.
 MAX_ENCODINGS = 8
+#: When the result is asked for repeatedly (the console polls), a new best frame is encoded only if its
+#: quality beats the weakest of the already encoded ones by this factor.
+REENCODE_GAIN = 1.15
 #: Live candidates kept in memory (face crops only, never written anywhere).
 KEEP_CANDIDATES = 12
 #: A portrait must have this many more camera pixels than the kept one to replace it (avoids re-encoding
@@ -204,6 +207,10 @@ class FaceStage:
                 self._portrait_encoding = (p, encoding)
         for candidate in self._chosen_live():
             if candidate.encoding is None:
+                have = sorted((c.quality.score for c in self._live if c.encoding is not None), reverse=True)
+                have = have[:LIVE_ENCODINGS]
+                if len(have) >= LIVE_ENCODINGS and candidate.quality.score <= have[-1] * REENCODE_GAIN:
+                    continue  # not clearly better than what is already encoded: save the 0.1-0.2 s
                 candidate.encoding = self._encode(candidate.crop, candidate.box_in_crop)
         # Once the budget is spent, the best candidates that were encoded carry the decision.
         encoded = sorted((c for c in self._live if c.encoding is not None), key=lambda c: -c.quality.score)
