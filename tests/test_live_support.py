@@ -174,7 +174,7 @@ def make_customer_app(tmp_path: Any, analyzer_factory: Any = None, loopback: boo
     if analyzer_factory is not None or loopback:
         from api.media.app_state import default_analyzer_factory
 
-        factory = analyzer_factory or default_analyzer_factory()
+        factory = analyzer_factory or default_analyzer_factory(settings, service)
         app.state.live_hub = LiveHub(IceConfig(loopback_only=loopback), factory, VaultSegmentSink(service))
     return app, service
 

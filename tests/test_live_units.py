@@ -8,6 +8,7 @@ import io
 import re
 import threading
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -240,3 +241,14 @@ def test_sampler_rate_holds_with_a_jittery_camera_and_restarts_after_a_reconnect
         sampler.close()
     assert 49 <= due_before <= 51  # 5 per second, not every 4th frame (3.75 per second)
     assert stats.due - due_before == 5  # t = 0, 0.2, 0.4, 0.6, 0.8 of the new connection
+
+
+def test_the_live_analyzer_is_composed_like_videoident_analyze(tmp_path: Path) -> None:
+    from api.media.analysis import session_analyzer_factory
+    from videoident.settings import Settings
+
+    build = session_analyzer_factory(Settings(data_dir=tmp_path), mrz=True, face=False)
+    report = build("session-x").report()
+    # The MRZ stage is part of it (with or without the model it reports, never "not part of this build").
+    assert report["mrz"]["reason"]["code"] != "not_implemented"
+    assert {"quality", "document", "tilt", "hologram", "mrz", "face", "liveness"} <= set(report)

@@ -40,10 +40,13 @@ class VaultSegmentSink:
             log.warning("recording segment %d of a session not stored: %s", info.index, type(exc).__name__)
 
 
-def default_analyzer_factory() -> Callable[[str], LiveAnalyzer]:
+def default_analyzer_factory(
+    settings: Settings | None = None, service: IdentService | None = None
+) -> Callable[[str], LiveAnalyzer]:
+    """The session analyzer of ``videoident analyze`` (MRZ and face engines loaded on the first session)."""
     from api.media.analysis import session_analyzer_factory
 
-    return session_analyzer_factory()
+    return session_analyzer_factory(settings, service)
 
 
 def live_hub(app: FastAPI, service: IdentService) -> LiveHub:
@@ -55,7 +58,7 @@ def live_hub(app: FastAPI, service: IdentService) -> LiveHub:
             if settings.environment is Environment.PRODUCTION:
                 raise UnsafeSettingsError("VIDEOIDENT_WEBRTC_LOOPBACK_ONLY is for tests only")
             install_loopback_gathering()
-        factory = getattr(app.state, "live_analyzer_factory", None) or default_analyzer_factory()
+        factory = getattr(app.state, "live_analyzer_factory", None) or default_analyzer_factory(settings, service)
         hub = LiveHub(ice, factory, VaultSegmentSink(service))
         app.state.live_hub = hub
     return hub
