@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import subprocess
 import sys
@@ -98,6 +99,17 @@ def test_videoident_serve_starts_and_answers(tmp_path: Path) -> None:
         else:
             pytest.fail("videoident serve did not answer within 60 s")
         assert response.json()["status"] == "ok"
+        # The demo bank made on first start can create a session whose link points at this very server.
+        api_key = json.loads((tmp_path / "demo-bank.credentials.json").read_text())["api_key"]
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/v1/sessions",
+            headers={"Authorization": f"Bearer {api_key}"},
+            json={"reference": "r-1", "purpose": "account_opening",
+                  "claimed_identity": {"given_name": "Erika", "family_name": "Mustermann", "birthdate": "1983-08-12"}},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["customer_url"].startswith(f"http://127.0.0.1:{port}/ident/")
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)

@@ -23,8 +23,11 @@ def run(args: argparse.Namespace) -> int:
         settings.host = args.host
     if args.port:
         settings.port = args.port
-    app = create_app(settings)
     base = f"http://{settings.host}:{settings.port}"
+    if "public_base_url" not in settings.model_fields_set:
+        # Unset: links (customer URL, TAN mails) point where this process listens, not at the default port.
+        settings.public_base_url = base
+    app = create_app(settings)
     for line in app.state.startup_banner(base):
         print(line, flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
