@@ -80,7 +80,24 @@ def _files(roots: list[Path], since: float) -> list[Path]:
     return found
 
 
-def test_no_plaintext_pii_at_rest(server: Server, figures: dict[str, Any]) -> None:
+def _scan(files: list[Path], strong: set[bytes], weak: set[bytes]) -> tuple[list[str], int]:
+    """(hits, bytes scanned): strong needles in every file, weak ones in text files only."""
+    hits: list[str] = []
+    scanned = 0
+    for path in files:
+        try:
+            data = path.read_bytes()[:MAX_SCAN_BYTES]
+        except OSError:
+            continue
+        scanned += len(data)
+        is_text = b"\x00" not in data[:4096]
+        for needle in strong | (weak if is_text else set()):
+            if needle in data:
+                hits.append(f"{path}: {needle[:40]!r}")
+    return hits, scanned
+
+
+def test_no_plaintext_pii_at_rest(server: Server, figures: dict[str, Any], tmp_path: Path) -> None:
     started = time.time() - 1
     strong: set[bytes] = set()
     weak: set[bytes] = set()
@@ -134,16 +151,14 @@ def test_no_plaintext_pii_at_rest(server: Server, figures: dict[str, Any]) -> No
     for needle in weak:
         if needle in text:
             hits.append(f"database text: {needle[:40]!r}")
-    for path in files:
-        try:
-            data = path.read_bytes()[:MAX_SCAN_BYTES]
-        except OSError:
-            continue
-        scanned_bytes += len(data)
-        is_text = b"\x00" not in data[:4096]
-        for needle in strong | (weak if is_text else set()):
-            if needle in data:
-                hits.append(f"{path}: {needle[:40]!r}")
+    file_hits, file_bytes = _scan(files, strong, weak)
+    hits += file_hits
+    scanned_bytes += file_bytes
+    # Positive control: the same scan finds a canary written in plaintext.
+    control = tmp_path / "control" / "leak.log"
+    control.parent.mkdir()
+    control.write_text(f"customer {CANARIES[0][0]} {CANARIES[0][1]} born {CANARIES[0][3].isoformat()}")
+    assert len(_scan(_files([control.parent], 0), strong, weak)[0]) == 3
     figures.update(sessions=len(sessions), canary_needles=len(strong) + len(weak), files_scanned=len(files),
                    bytes_scanned=scanned_bytes, plaintext_hits=len(hits), hits=hits[:10])
     assert len(files) > 5 and len(binary) > 0  # the scan did see the vault and the sealed columns
