@@ -24,6 +24,7 @@ import random
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -142,6 +143,7 @@ async def _level(
         def store_segment(self, session_id: str, info: SegmentInfo, data: bytes) -> None:
             self.bytes_stored += len(data)
 
+    factory: Callable[[str], Any]
     if analyse:
         from api.media.analysis import session_analyzer_factory
 
@@ -149,6 +151,7 @@ async def _level(
     else:
         factory = lambda _sid: _DecodeOnly()  # noqa: E731
     hub = LiveHub(IceConfig(loopback_only=True), factory, CountingSink())
+    await asyncio.to_thread(hub.warmup)  # engines load before serving, as the app does at start-up
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     total_s = warmup_s + seconds + 2.0

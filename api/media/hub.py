@@ -51,6 +51,12 @@ class LiveHub:
         self._reaper: asyncio.Task[None] | None = None
         self.reconnect_grace_s = RECONNECT_GRACE_S
 
+    def warmup(self) -> None:
+        """Load the analyzer's engines now (blocking; call it from a thread at start-up), if it has any."""
+        warm = getattr(self._analyzer_factory, "warmup", None)
+        if callable(warm):
+            warm()
+
     def get(self, session_id: str) -> LiveSession | None:
         return self._sessions.get(session_id)
 

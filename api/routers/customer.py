@@ -75,6 +75,11 @@ PAGE_HEADERS = {
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Build the live hub and load the analyzer's engines before serving: loading them at the first
+    # customer's offer stalled the event loop for seconds (see api.media.analysis.Engines.load).
+    service: IdentService | None = getattr(getattr(app.state, "bank", None), "service", None)
+    if service is not None:
+        await asyncio.to_thread(live_hub(app, service).warmup)
     yield
     hub: LiveHub | None = getattr(app.state, "live_hub", None)
     if hub is not None:
