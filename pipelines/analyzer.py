@@ -54,6 +54,8 @@ TRACK_FRAMES = 3
 #: tracked one, so tracking cannot stay locked on a part of the card (measured on fixture scenes: without
 #: it a tracked quad could sit on the header text for 5+ frames).
 VERIFY_EVERY = 5
+#: After this many frames with a document, the majority kind (ID-1 or TD3) is passed to the locator.
+KIND_SETTLED_FRAMES = 5
 #: Document section: the document must be found in at least this many frames to pass...
 MIN_DOCUMENT_FRAMES = 5
 #: ...and a still of each side it has is kept only from frames tilted less than this (a flat, zoomed view).
@@ -176,7 +178,8 @@ class SessionAnalyzer:
             self._quality.add(probe)
             return FrameObservation(frame.index, frame.t_s, None, probe, probe.issues)
         hint = self._last_corners if self._frames_since_doc <= TRACK_FRAMES else None
-        document = self._locator.locate(image, hint, verify=self._frames % VERIFY_EVERY == 0)
+        kind = self._kind() if self._doc_frames >= KIND_SETTLED_FRAMES else None
+        document = self._locator.locate(image, hint, verify=self._frames % VERIFY_EVERY == 0, kind=kind)
         if document is None:
             self._frames_since_doc += 1
         else:

@@ -64,6 +64,9 @@ ASPECT = {kind: w / h for kind, (w, h) in DOCUMENT_SIZE_MM.items()}
 #: off by a few percent when the true FOV is 50-70 deg at 30 deg tilt; 0.14 (15 %) keeps those and
 #: rejects most squares and 16:9 screens seen frontally.
 MAX_ASPECT_LOG_ERROR = 0.14
+#: ... and when the kind is known (the session's majority): fixture cards measured <= 0.03 after
+#: refinement at up to 30 deg of tilt; a card cut short at a faint edge is off by 0.1 or more.
+MAX_KNOWN_ASPECT_LOG_ERROR = 0.07
 #: A quad is a document only when its weakest side is supported on at least this fraction of its length
 #: (a finger may cover up to half of one side) and its mean support reaches MIN_MEAN_SUPPORT.
 MIN_SIDE_SUPPORT = 0.35
@@ -218,11 +221,14 @@ def _outside_texture(magnitude: np.ndarray, quad: np.ndarray) -> float:
     return float(np.mean(strong))
 
 
-def _best_kind(corners_px: np.ndarray, camera: CameraModel) -> tuple[DocumentKind, float] | None:
+def _best_kind(
+    corners_px: np.ndarray, camera: CameraModel, expected: DocumentKind | None = None
+) -> tuple[DocumentKind, float] | None:
     aspect = metric_aspect(corners_px, camera)
     if aspect is None or not np.isfinite(aspect) or aspect <= 0:
         return None
-    errors = {kind: abs(math.log(aspect / nominal)) for kind, nominal in ASPECT.items()}
+    kinds = ASPECT if expected is None else {expected: ASPECT[expected]}
+    errors = {kind: abs(math.log(aspect / nominal)) for kind, nominal in kinds.items()}
     kind = min(errors, key=lambda k: errors[k])
     return kind, errors[kind]
 
@@ -285,15 +291,16 @@ class DocumentLocator:
         magnitude = cv2.magnitude(grad_x, grad_y)
         return _Work(scale, small, grey, grad_x, grad_y, magnitude, CameraModel(sw, sh, self.hfov_deg))
 
-    def _score(self, work: _Work, quad: np.ndarray) -> Candidate | None:
+    def _score(self, work: _Work, quad: np.ndarray, kind: DocumentKind | None = None) -> Candidate | None:
         """Score one quad given in work pixels; None when it is not a credible document."""
         ordered = order_corners(quad)
         if not _is_landscape(ordered) or not _interior_angles_ok(ordered):
             return None
         if not cv2.isContourConvex(ordered.reshape(4, 1, 2)):
             return None
-        kind_err = _best_kind(ordered, work.camera)
-        if kind_err is None or kind_err[1] > MAX_ASPECT_LOG_ERROR:
+        kind_err = _best_kind(ordered, work.camera, kind)
+        limit = MAX_ASPECT_LOG_ERROR if kind is None else MAX_KNOWN_ASPECT_LOG_ERROR
+        if kind_err is None or kind_err[1] > limit:
             return None
         support = _side_support(work.grad_x, work.grad_y, ordered)
         if float(support.min()) < MIN_SIDE_SUPPORT or float(support.mean()) < MIN_MEAN_SUPPORT:
@@ -318,7 +325,7 @@ class DocumentLocator:
         """All credible candidates of a full search, best first, in full-resolution pixels (unrefined)."""
         return self._search(self._prepare(image))
 
-    def _search(self, work: _Work) -> list[Candidate]:
+    def _search(self, work: _Work, kind: DocumentKind | None = None) -> list[Candidate]:
         sh, sw = work.grey.shape
         min_side = MIN_WIDTH_FRACTION * sw
         min_area = min_side * min_side / ASPECT[DocumentKind.ID1]
@@ -330,16 +337,25 @@ class DocumentLocator:
             canny = cv2.Canny(channel, lo, hi)
             quads.extend(quads_from_edges(cv2.dilate(canny, kernel), min_area, max_area))
         quads.extend(quads_from_lines(work.grey, min_side))
-        results = [c for c in (self._score(work, q) for q in dedupe(quads)) if c is not None]
+        results = [c for c in (self._score(work, q, kind) for q in dedupe(quads)) if c is not None]
         best = _select(results)
         return [] if best is None else [best, *sorted((c for c in results if c is not best), key=_rank)]
 
-    def locate(self, image: np.ndarray, hint: np.ndarray | None = None, verify: bool = False) -> DocumentView | None:
+    def locate(
+        self,
+        image: np.ndarray,
+        hint: np.ndarray | None = None,
+        verify: bool = False,
+        kind: DocumentKind | None = None,
+    ) -> DocumentView | None:
         """The document in ``image`` (BGR uint8 (H, W, 3)), or None when there is no credible one.
 
         ``hint``: the previous frame's corners (4, 2). When the document is still there (it snaps to the
         edges near the hint with confidence >= :data:`TRACK_CONFIDENCE`) the full search is skipped,
-        unless ``verify`` asks for it (the tracked quad then competes with the search's candidates)."""
+        unless ``verify`` asks for it (the tracked quad then competes with the search's candidates).
+        ``kind``: the session's document kind once known; only quads of its aspect ratio are then taken
+        (within :data:`MAX_KNOWN_ASPECT_LOG_ERROR`), so a card cut short by a faint edge cannot pass for
+        a passport page."""
         if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 32 or image.shape[1] < 32:
             return None
         work = self._prepare(image)
@@ -349,18 +365,18 @@ class DocumentLocator:
         if hint is not None and np.all(np.isfinite(hint)):
             snapped = refine_corners(grey, np.asarray(hint, dtype=np.float32).reshape(4, 2), 3 * band)
             snapped = refine_corners(grey, snapped, band)
-            tracked = self._score(work, snapped * work.scale)
+            tracked = self._score(work, snapped * work.scale, kind)
         if tracked is not None and tracked.confidence >= TRACK_CONFIDENCE and not verify:
             best = tracked
         else:
             refined: list[Candidate] = [] if tracked is None else [tracked]
-            for candidate in self._search(work)[:REFINED_CANDIDATES]:
+            for candidate in self._search(work, kind)[:REFINED_CANDIDATES]:
                 # A narrow first pass keeps a good quad on its edges; a wide one catches a quad built
                 # from line ends (rounded corners, a thumb); both compete on their scores.
                 for first_band in (2 * band, 5 * band):
                     corners = refine_corners(grey, candidate.corners_px, first_band)
                     corners = refine_corners(grey, corners, band)
-                    rescored = self._score(work, corners * work.scale)
+                    rescored = self._score(work, corners * work.scale, kind)
                     if rescored is not None:
                         refined.append(rescored)
             chosen = _select(refined)
