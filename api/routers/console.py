@@ -352,9 +352,11 @@ class ConfirmBody(BaseModel):
 
 @router.post("/console/api/calls/{session_id}/confirm")
 async def confirm(session_id: str, body: ConfirmBody, agent: AgentDep, state: StateDep) -> dict[str, list[str]]:
-    if body.item not in CONFIRMATIONS:
-        raise HTTPException(422, f"item must be one of {', '.join(CONFIRMATIONS)}")
     view = await asyncio.to_thread(_session_for, state, agent, session_id)
+    # The asked questions, and each drawn security feature the agent inspected ("feature:<code>").
+    drawn = state.features.get(view.id, (None, ()))[1]
+    if body.item not in CONFIRMATIONS + tuple(f"feature:{f.code}" for f in drawn):
+        raise HTTPException(422, f"item must be one of {', '.join(CONFIRMATIONS)} or feature:<a drawn feature>")
     state.confirmed.setdefault(view.id, set()).add(body.item)
     await asyncio.to_thread(_audit, state, agent, "console.confirmed", view, item=body.item)
     return {"confirmed": sorted(state.confirmed[view.id])}

@@ -116,7 +116,7 @@
     for (const kind of ["front", "back", "face"]) { $("cap-" + kind).hidden = true; $("capcap-" + kind).textContent = ""; }
     for (const box of document.querySelectorAll("[data-confirm]")) box.checked = false;
     $("decision-card").hidden = review; $("review-card").hidden = !review;
-    ui.review = review; ui.evidenceShown = "";
+    ui.review = review; ui.evidenceShown = ""; ui.featureKey = "";
     for (const id of ["video-wrap", "capture-card", "zoom-card"]) $(id).hidden = review;
     $("evidence-card").hidden = !review; $("evidence").replaceChildren();
     for (const b of document.querySelectorAll("[data-capture]")) b.disabled = review;
@@ -219,8 +219,16 @@
       return el("li", { "data-check": name }, el("span", { class: "name" }, name), verdictBadge(s.verdict), detailFor(name, s));
     }));
     renderCompare(report.mrz || {});
-    $("features").replaceChildren(...live.features.map((f) => el("li", { "data-feature": f.code },
-      el("strong", {}, f.name), " ", el("span", { class: "where" }, "— " + f.where), el("div", {}, f.look_for))));
+    const featureKey = live.features.map((f) => f.code).join(",");
+    if (featureKey !== ui.featureKey) {  // rebuilt only when the draw changes, so ticks and focus stay
+      ui.featureKey = featureKey;
+      $("features").replaceChildren(...live.features.map((f) => {
+        const box = el("input", { type: "checkbox", "data-confirm": "feature:" + f.code, "aria-label": "inspected" });
+        bindConfirm(box);
+        return el("li", { "data-feature": f.code }, el("label", { class: "feature" }, box, el("strong", {}, f.name), " ",
+          el("span", { class: "where" }, "— " + f.where)), el("div", {}, f.look_for));
+      }));
+    }
     // Recorded confirmations tick their box; a tick waiting for its request is never taken back by a poll.
     for (const box of document.querySelectorAll("[data-confirm]")) if (live.confirmed.includes(box.dataset.confirm)) box.checked = true;
     if (ui.review) showEvidence(live.evidence);
@@ -308,12 +316,14 @@
   $("zoom-box").addEventListener("mouseleave", () => { $("zoom-img").style.transform = ""; });
 
   // confirmations
-  for (const box of document.querySelectorAll("[data-confirm]")) {
+  function bindConfirm(box) {
     box.addEventListener("change", async () => {
       if (!box.checked) { box.checked = true; return; }  // a confirmation is recorded; it cannot be taken back
+      if (ui.review) return;
       await api("calls/" + ui.sessionId + "/confirm", { body: { item: box.dataset.confirm } });
     });
   }
+  for (const box of document.querySelectorAll("[data-confirm]")) bindConfirm(box);
 
   // decision
   function selectedDecision() { const r = document.querySelector("input[name=decision]:checked"); return r ? r.value : null; }
