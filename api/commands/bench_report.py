@@ -264,6 +264,15 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     out += _md_table(["area", "row", "value", "unit", "ratio", "ratio of"],
                      [[r["area"], r["name"], r["value"], r["unit"], r["ratio"], r["ratio_of"]]
                       for r in result.get("rows", [])])
+    accuracy = _get(areas, "accuracy", "result") or {}
+    if accuracy.get("scenes"):
+        attacks = _get(accuracy, "presentation_attacks") or {}
+        per_attack = {row.get("sessions") for row in (attacks.get("per_attack") or {}).values()}
+        out += ["", f"Sample sizes: the accuracy rows rest on {accuracy['scenes']} generated scenes "
+                f"({attacks.get('genuine_sessions')} genuine, {', '.join(str(n) for n in sorted(per_attack))} per "
+                f"attack type) of {accuracy.get('scene_seconds')} s at {accuracy.get('scene_fps')} fps, "
+                f"{accuracy.get('size')}. A share over 1-3 scenes is a smoke test, not an error rate; "
+                "`videoident bench` without `--quick` uses 9 genuine and 3 per attack type of 8 s."]
     out += ["", "## Areas", ""]
     out += _md_table(
         ["area", "wall s", "CPU s", "reference wall ms (before/after)", "reference CPU ms", "load 1 min", "outcome"],
