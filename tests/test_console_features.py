@@ -42,6 +42,9 @@ def test_template_from_the_live_report() -> None:
     assert template_from_report(passport) is Template.PASSPORT
     assert template_from_report({"document": {"kind": "td3"}}) is Template.PASSPORT
     assert template_from_report({"document": {"kind": "id1"}, "mrz": {"fields": {"issuing_state": "FRA"}}}) is None
+    # A read MRZ outweighs the document shape (a German card must never be masked as a passport).
+    german = {"document": {"kind": "td3"}, "mrz": {"fields": {"document_type": "TD1", "issuing_state": "D"}}}
+    assert template_from_report(german) is Template.DE_ID
 
 
 def test_a_viewer_without_the_right_sees_the_mrz_masked() -> None:

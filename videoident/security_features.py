@@ -126,17 +126,18 @@ def draw_features(template: Template | None, rng: random.Random | None = None,
 
 
 def template_from_report(report: dict[str, object]) -> Template | None:
-    """The template the live report points to: the MRZ's issuing state and the document kind; else None."""
+    """The template the live report points to. A read MRZ decides (its format and issuing state: TD3 ->
+    passport, TD1 of ``D`` -> German ID, of ``NLD`` -> Dutch ID, anything else -> unknown); without one, only
+    a TD3-shaped document counts as a passport. Unknown -> None (a still is then kept sealed, unexported)."""
     mrz = report.get("mrz")
-    document = report.get("document")
     fields = mrz.get("fields") if isinstance(mrz, dict) else None
+    if isinstance(fields, dict) and fields.get("document_type"):
+        if fields["document_type"] == "TD3":
+            return Template.PASSPORT
+        if fields["document_type"] == "TD1":
+            return {"D": Template.DE_ID, "D<<": Template.DE_ID, "DEU": Template.DE_ID,
+                    "NLD": Template.NL_ID}.get(str(fields.get("issuing_state")))
+        return None
+    document = report.get("document")
     kind = document.get("kind") if isinstance(document, dict) else None
-    state = fields.get("issuing_state") if isinstance(fields, dict) else None
-    doc_type = str(fields.get("document_type", "")) if isinstance(fields, dict) else ""
-    if doc_type == "TD3" or kind == "td3":
-        return Template.PASSPORT
-    if state in ("D", "D<<", "DEU"):
-        return Template.DE_ID
-    if state == "NLD":
-        return Template.NL_ID
-    return None
+    return Template.PASSPORT if kind == "td3" else None
