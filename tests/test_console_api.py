@@ -15,6 +15,7 @@ from argon2 import PasswordHasher, Type
 from sqlalchemy import select
 
 from api.media.ice import loopback_host_addresses
+from api.media.verification import agent_code
 from api.routers.console import ConsoleState
 from tests.test_live_support import LevelAnalyzer, make_customer_app, new_customer_session
 from videoident.agents import AgentRole, AgentStore, ensure_agent_schema
@@ -116,6 +117,7 @@ async def test_queue_assignment_access_and_masking(console: Console) -> None:
         mine = (await anna.get(f"/console/api/calls/{taken}")).json()
         assert mine["identity"]["family_name"] == "Mustermann" and not mine["identity"]["masked"]
         assert mine["session"]["may_act"]
+        assert mine["agent_code"] == agent_code(console.app.state.settings.master_key_bytes, taken)
         # Another agent can neither see nor act on Anna's call; no endpoint opens a waiting customer by id.
         assert (await ben.get(f"/console/api/calls/{taken}")).status_code == 403
         other = first if taken == second else second
@@ -125,6 +127,7 @@ async def test_queue_assignment_access_and_masking(console: Console) -> None:
         looked = (await sue.get(f"/console/api/calls/{taken}")).json()
         assert looked["identity"]["masked"] and looked["identity"]["family_name"] == "M•••••••••"
         assert looked["identity"]["document_number"] == "••••••129" and not looked["session"]["may_act"]
+        assert looked["agent_code"] is None
         assert (await sue.post(f"/console/api/calls/{taken}/decision", json={
             "decision": "rejected", "reason_code": "fraud_suspected"})).status_code == 403
     actions = console.audit_actions()

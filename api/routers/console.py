@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from api.media.hub import LiveHub, NoLiveSession
 from api.media.session import LiveSession
+from api.media.verification import agent_code
 from pipelines.document import DocumentLocator
 from pipelines.frame import DocumentSide
 from pipelines.results import CheckResult, Reason, Verdict, combine_verdicts
@@ -259,7 +260,7 @@ def _identity_json(state: ConsoleState, agent: AgentView, view: SessionView) -> 
 
 
 @router.get("/console/api/calls/{session_id}")
-async def call(session_id: str, agent: AgentDep, state: StateDep) -> JSONResponse:
+async def call(session_id: str, request: Request, agent: AgentDep, state: StateDep) -> JSONResponse:
     view = await asyncio.to_thread(_session_for, state, agent, session_id, act=False)
     identity = await asyncio.to_thread(_identity_json, state, agent, view)
     tenant = await asyncio.to_thread(state.service.get_tenant, view.tenant_id)
@@ -267,8 +268,11 @@ async def call(session_id: str, agent: AgentDep, state: StateDep) -> JSONRespons
     notes = None
     if view.status is SessionStatus.REVIEW and _may_act(agent, view):  # the reviewer reads why (audited)
         notes = await asyncio.to_thread(state.service.decision_notes, view.id, agent.actor)
+    # The code the customer's page shows: the agent reads it out, so the customer knows the bank is calling.
+    code = agent_code(request.app.state.settings.master_key_bytes, view.id) if _may_act(agent, view) else None
     return JSONResponse({
         "notes": notes,
+        "agent_code": code,
         "session": {"id": view.id, "status": view.status.value, "bank": tenant.display_name,
                     "purpose": view.purpose.value, "reference": view.reference,
                     "created_at": view.created_at.isoformat(),

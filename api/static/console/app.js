@@ -112,6 +112,7 @@
     $("c-bank").textContent = s.bank;
     $("c-purpose").textContent = $("c-purpose-2").textContent = PURPOSES[s.purpose] || s.purpose;
     $("c-ref").textContent = s.reference;
+    $("c-code").textContent = ui.call.agent_code || ""; $("c-code-box").hidden = !ui.call.agent_code;
     $("c-status").textContent = s.status;
     for (const kind of ["front", "back", "face"]) { $("cap-" + kind).hidden = true; $("capcap-" + kind).textContent = ""; }
     for (const box of document.querySelectorAll("[data-confirm]")) box.checked = false;
