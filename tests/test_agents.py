@@ -26,7 +26,6 @@ from videoident.agents import (
     AgentRole,
     AgentStore,
     LoginFailed,
-    ensure_agent_schema,
 )
 from videoident.db import make_engine, make_sessionmaker
 from videoident.migrations import migrate
@@ -48,7 +47,6 @@ class Clock:
 def engine(tmp_path: Path) -> Iterator[Engine]:
     eng = make_engine(f"sqlite:///{tmp_path / 'agents.db'}")
     migrate(eng)
-    ensure_agent_schema(eng)
     yield eng
     eng.dispose()
 

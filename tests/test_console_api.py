@@ -18,7 +18,7 @@ from api.media.ice import loopback_host_addresses
 from api.media.verification import agent_code
 from api.routers.console import ConsoleState
 from tests.test_live_support import LevelAnalyzer, make_customer_app, new_customer_session
-from videoident.agents import AgentRole, AgentStore, ensure_agent_schema
+from videoident.agents import AgentRole, AgentStore
 from videoident.queue import DatabaseCallQueue
 from videoident.records import AuditEventRecord
 
@@ -38,7 +38,6 @@ class Console:
     def __init__(self, tmp_path: Path) -> None:
         self.app, self.service = make_customer_app(tmp_path, analyzer_factory=lambda _sid: LevelAnalyzer())
         bank = self.app.state.bank
-        ensure_agent_schema(bank.engine)
         self.agents = AgentStore(bank.sessions, self.app.state.settings.master_key_bytes, hasher=LIGHT)
         self.app.state.console = ConsoleState(self.service, self.agents, DatabaseCallQueue(self.service, bank.sessions))
         self.secrets: dict[str, str] = {}

@@ -10,8 +10,8 @@
 - A successful login opens a console session: an opaque 256-bit token (only its SHA-256 is stored) with an
   idle and an absolute expiry. Logout revokes it.
 
-Every login, failure, lockout and logout is written to the core's audit chain. The tables live in their own
-metadata (:data:`AGENT_METADATA`), created by :func:`ensure_agent_schema`, like the bank API's tables.
+Every login, failure, lockout and logout is written to the core's audit chain. The tables live on the shared
+metadata (:class:`videoident.db.Base`); Alembic revision 0004 creates them.
 """
 
 from __future__ import annotations
@@ -33,24 +33,22 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Boolean, Engine, Integer, LargeBinary, MetaData, String, select
+from sqlalchemy import Boolean, Integer, LargeBinary, String, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from videoident import audit
-from videoident.db import NAMING_CONVENTION
+from videoident.db import Base
 from videoident.records import UTCDateTime, new_id
 from videoident.states import ActorType
 
 __all__ = [
-    "AGENT_METADATA",
     "AgentRole",
     "AgentView",
     "AgentStore",
     "ConsoleLogin",
     "CreatedAgent",
     "LoginFailed",
-    "ensure_agent_schema",
     "MAX_FAILED_LOGINS",
     "LOCKOUT",
     "SESSION_IDLE",
@@ -79,12 +77,7 @@ TOTP_ISSUER = "videoident console"
 #: Bytes of randomness in a console session token.
 TOKEN_BYTES = 32
 
-AGENT_METADATA = MetaData(naming_convention=NAMING_CONVENTION)
 T = TypeVar("T")
-
-
-class AgentTable(DeclarativeBase):
-    metadata = AGENT_METADATA
 
 
 class AgentRole(StrEnum):
@@ -96,7 +89,7 @@ class AgentRole(StrEnum):
         return ActorType.SUPERVISOR if self is AgentRole.SUPERVISOR else ActorType.AGENT
 
 
-class AgentRecord(AgentTable):
+class AgentRecord(Base):
     __tablename__ = "console_agents"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -113,7 +106,7 @@ class AgentRecord(AgentTable):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class ConsoleSessionRecord(AgentTable):
+class ConsoleSessionRecord(Base):
     __tablename__ = "console_sessions"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -121,10 +114,6 @@ class ConsoleSessionRecord(AgentTable):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-
-
-def ensure_agent_schema(engine: Engine) -> None:
-    AGENT_METADATA.create_all(engine, checkfirst=True)
 
 
 class LoginFailed(Exception):

@@ -29,15 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _store() -> AgentStore:
-    from videoident.agents import AgentStore, ensure_agent_schema
+    from videoident.agents import AgentStore
     from videoident.db import make_engine, make_sessionmaker
     from videoident.migrations import migrate
     from videoident.settings import Settings
 
     settings = Settings()
     engine = make_engine(settings.resolved_database_url)
-    migrate(engine)  # the audit chain lives in the core's tables
-    ensure_agent_schema(engine)
+    migrate(engine)
     return AgentStore(make_sessionmaker(engine), settings.master_key_bytes)
 
 

@@ -38,7 +38,6 @@ from videoident.agents import (
     AgentStore,
     AgentView,
     LoginFailed,
-    ensure_agent_schema,
     mask,
     masked_report,
 )
@@ -96,7 +95,6 @@ def console_state(request: Request) -> ConsoleState:
         bank = getattr(request.app.state, "bank", None)
         if bank is None:
             raise HTTPException(503, "the service is starting")
-        ensure_agent_schema(bank.engine)
         state = ConsoleState(bank.service, AgentStore(bank.sessions, request.app.state.settings.master_key_bytes),
                              DatabaseCallQueue(bank.service, bank.sessions))
         request.app.state.console = state

@@ -83,7 +83,7 @@ def test_agent_takes_the_call_captures_approves_and_the_customer_confirms_with_t
     from fixtures.scenes import SceneSpec, generate_scene
     from fixtures.y4m import write_y4m
     from pipelines.layouts import Template
-    from videoident.agents import AgentRole, AgentStore, ensure_agent_schema
+    from videoident.agents import AgentRole, AgentStore
     from videoident.notify import SmtpNotifier
     from videoident.queue import DatabaseCallQueue
     from videoident.vault import EvidenceKind
@@ -104,7 +104,6 @@ def test_agent_takes_the_call_captures_approves_and_the_customer_confirms_with_t
     inbox.controller.start()
     service.notifier = SmtpNotifier("127.0.0.1", inbox.port, "ident@bank.example", starttls=False)
     bank = app.state.bank
-    ensure_agent_schema(bank.engine)
     agents = AgentStore(bank.sessions, app.state.settings.master_key_bytes, hasher=LIGHT)
     app.state.console = ConsoleState(service, agents, DatabaseCallQueue(service, bank.sessions))
     anna = pyotp.parse_uri(agents.create("anna", AgentRole.AGENT, PASSWORD).provisioning_uri).secret

@@ -20,7 +20,13 @@ __all__ = ["migrate", "alembic_config", "target_metadata", "TABLE_MODULES"]
 
 HERE = Path(__file__).resolve().parent
 #: Modules that define tables on ``Base``; optional ones are skipped while they do not exist yet.
-TABLE_MODULES = ("videoident.records", "videoident.tenants", "videoident.webhooks", "videoident.idempotency")
+TABLE_MODULES = (
+    "videoident.records",
+    "videoident.tenants",
+    "videoident.webhooks",
+    "videoident.idempotency",
+    "videoident.agents",
+)
 
 
 def target_metadata() -> MetaData:
