@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,3 +23,32 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("needs ../shared/data (real sample data; present on the development and CI machines)")
     return SHARED_DATA
+
+
+#: The PostgreSQL server of the development and CI machines (trust auth for user postgres).
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "videoident_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database on 127.0.0.1:5432 as a SQLAlchemy URL, dropped afterwards.
+
+    On CI (``CI`` set) and the development machines the server is always there, and its absence fails
+    the test. In a user's clone without PostgreSQL the test is skipped with this reason instead."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        reason = f"needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth): {exc}".strip()
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
 from pipelines.layouts import Template
 from pipelines.results import CheckResult, Reason, Verdict
+from tests.conftest import fresh_postgres_database
 from videoident.crypto import KeyRing
 from videoident.db import Base, make_engine, make_sessionmaker
 from videoident.migrations import migrate
@@ -26,8 +26,6 @@ from videoident.service_tan import REQUIRED_CHECKS
 from videoident.states import Purpose
 from videoident.vault import EvidenceKind, EvidenceVault
 from videoident.views import ClaimedIdentity, Contact
-
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 
 class FakeClock:
@@ -43,28 +41,11 @@ class FakeClock:
         self.now += timedelta(**kwargs)
 
 
-def _postgres_available() -> bool:
-    try:
-        with psycopg.connect(PG_ADMIN, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test run, migrated to head; dropped at the end."""
-    if not _postgres_available():
-        pytest.fail("PostgreSQL on 127.0.0.1:5432 is required for the storage tests (it runs on dev and CI)")
-    name = f"videoident_test_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    try:
+    """A fresh PostgreSQL database for this test run; dropped at the end."""
+    with fresh_postgres_database() as url:
         yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _truncate(engine: Engine) -> None:

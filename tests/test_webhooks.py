@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,10 +13,10 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import fresh_postgres_database
 from videoident.db import make_engine, make_sessionmaker
 from videoident.migrations import migrate
 from videoident.settings import Environment, Settings
@@ -202,32 +201,12 @@ def test_production_accepts_a_public_https_url_and_development_a_local_one() -> 
 
 # --- delivery --------------------------------------------------------------------------------------
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-
-
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
-    """A new, empty PostgreSQL database on 127.0.0.1:5432 (trust auth), dropped afterwards."""
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        pytest.fail("PostgreSQL on 127.0.0.1:5432 is required (it runs on the development and CI machines)")
-    name = f"videoident_bank_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @contextmanager
 def database_url(kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield Settings(data_dir=tmp_path).resolved_database_url
     else:
-        with fresh_postgres() as url:
+        with fresh_postgres_database("videoident_bank") as url:
             yield url
 
 
