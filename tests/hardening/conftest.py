@@ -13,29 +13,20 @@ import base64
 import json
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-import psycopg
 import pytest
 
+from tests.conftest import fresh_postgres_database
 from tests.hardening.harness import Server
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 FIGURES_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
 
 
-@contextmanager
-def fresh_database() -> Iterator[str]:
+def fresh_database() -> AbstractContextManager[str]:
     """A fresh PostgreSQL database (dropped afterwards); its SQLAlchemy URL."""
-    name = f"hardening_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return fresh_postgres_database("hardening")
 
 
 @pytest.fixture(scope="session")
