@@ -30,6 +30,7 @@ from sqlalchemy import select
 from api.media.hub import LiveHub, NoLiveSession
 from api.media.session import LiveSession
 from api.media.verification import agent_code
+from api.page_headers import page_headers
 from pipelines.document import DocumentLocator
 from pipelines.frame import DocumentSide
 from pipelines.results import CheckResult, Reason, Verdict, combine_verdicts
@@ -63,17 +64,7 @@ CAPTURE_WAIT_S = 8.0
 CAPTURE_MAX_FRAMES = 12
 #: The things the agent asks aloud and confirms (BaFin RS 3/2017 III.3: purpose; III.4: document number).
 CONFIRMATIONS = ("document_number_read", "purpose_stated")
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+PAGE_HEADERS = page_headers(img_blob=True)
 NO_STORE = {"Cache-Control": "no-store"}
 
 router = APIRouter(tags=["console"])

@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from api.media.app_state import live_hub
 from api.media.hub import LiveHub
 from api.media.verification import agent_code
+from api.page_headers import page_headers
 from videoident import audit
 from videoident.errors import CoreError, TanError, TokenInvalid
 from videoident.records import IdentSessionRecord
@@ -60,17 +61,7 @@ LIVE_STATUSES = frozenset({SessionStatus.WAITING, SessionStatus.IN_CALL, Session
 #: How often the events WebSocket re-reads the session when nothing else wakes it.
 EVENTS_POLL_S = 1.0
 #: Security headers of the page: no framing, no referrer (the link holds the token), camera for us only.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "media-src 'self' blob: mediastream:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+PAGE_HEADERS = page_headers()
 
 
 @asynccontextmanager
