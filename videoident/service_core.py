@@ -119,8 +119,11 @@ class ServiceCore:
                 db.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _session(self, db: Session, session_id: str, tenant_id: str | None = None) -> IdentSessionRecord:
-        record = db.get(IdentSessionRecord, session_id)
+    def _session(self, db: Session, session_id: str, tenant_id: str | None = None, *,
+                 lock: bool = False) -> IdentSessionRecord:
+        """The session row; ``lock`` takes a row lock (PostgreSQL ``FOR UPDATE``; SQLite serialises writers
+        anyway) so that concurrent callers see each other's committed result, not a stale status."""
+        record = db.get(IdentSessionRecord, session_id, with_for_update=lock)
         if record is None or (tenant_id is not None and record.tenant_id != tenant_id):
             raise NotFound("no such session")  # another tenant's session looks exactly like a missing one
         return record

@@ -245,7 +245,8 @@ class TanMixin(ServiceCore):
         digits = normalise_entry(entry)
 
         def work(db: Session) -> TanOutcome:
-            record = self._session(db, session_id)
+            # Locked: parallel guesses queue here, so one that comes after the failing third sees `failed`.
+            record = self._session(db, session_id, lock=True)
             if SessionStatus(record.status) is not SessionStatus.TAN_PENDING:
                 return TanOutcome.NOT_PENDING
             if digits is None:
