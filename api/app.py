@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return [
             f"videoident {__version__} ({settings.environment.value})",
             f"  OpenAPI docs:   {base_url}/docs",
+            f"  agent console:  {base_url}/console  (accounts: videoident agents create NAME --role agent)",
+            f"  customer page:  {base_url}/ident/<token>  (the customer_url of POST /v1/sessions)",
             f"  data:           {settings.data_dir}",
             *bank_banner(app, base_url),
         ]

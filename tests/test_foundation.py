@@ -114,3 +114,4 @@ def test_videoident_serve_starts_and_answers(tmp_path: Path) -> None:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/docs" in output
+    assert f"http://127.0.0.1:{port}/console" in output
