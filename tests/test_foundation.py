@@ -109,9 +109,14 @@ def test_videoident_serve_starts_and_answers(tmp_path: Path) -> None:
             timeout=30,
         )
         assert created.status_code == 201, created.text
-        assert created.json()["customer_url"].startswith(f"http://127.0.0.1:{port}/ident/")
+        customer_url = created.json()["customer_url"]
+        assert customer_url.startswith(f"http://127.0.0.1:{port}/ident/")
+        token = customer_url.rsplit("/", 1)[-1]
+        assert httpx.get(customer_url, timeout=30).status_code == 200
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/docs" in output
     assert f"http://127.0.0.1:{port}/console" in output
+    assert '"GET /ident/<token> HTTP/1.1" 200' in output  # the access log saw the request ...
+    assert token not in output  # ... but never the customer's bearer token

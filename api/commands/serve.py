@@ -3,6 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import re
+
+#: The customer's link token is a bearer credential for their session: never let it reach a log.
+_CUSTOMER_TOKEN_PATH = re.compile(r"/ident/[^/?#\s]+")
+
+
+class RedactCustomerTokens(logging.Filter):
+    """Replaces ``/ident/<token>`` in uvicorn's access-log lines (args: client, method, path, version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _CUSTOMER_TOKEN_PATH.sub("/ident/<token>", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings)
     for line in app.state.startup_banner(base):
         print(line, flush=True)
+    logging.getLogger("uvicorn.access").addFilter(RedactCustomerTokens())
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
