@@ -257,6 +257,11 @@ class TanMixin(ServiceCore):
             ).scalars().first()
             now = self.clock()
             if challenge is None or challenge.expires_at <= now:
+                # A parallel entry may have failed the session (and retired its challenge) after our first
+                # read: both commit together, so a fresh read of the session tells the two cases apart.
+                db.refresh(record)
+                if SessionStatus(record.status) is not SessionStatus.TAN_PENDING:
+                    return TanOutcome.NOT_PENDING
                 self._audit(db, actor, "tan.expired_entry", record)
                 return TanOutcome.EXPIRED
             candidate = code_hmac(self.keyring.tan_key(challenge.master_key_id), challenge_id=challenge.id,
