@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: Redis URL for the scaled mode (queue, pub/sub, rate limits). None = in-process.
     redis_url: str | None = None
+    #: Prefix of every Redis key and channel this installation uses (several installations, or test runs,
+    #: can share one Redis).
+    redis_prefix: str = "videoident:"
+    #: Set by ``videoident serve --workers N`` for each child: a unique id ("w1-<host>-<pid>"); None when
+    #: the process is the only worker.
+    worker_id: str | None = None
+    #: Set by ``videoident serve --workers N`` for each child: the loopback URL only this worker listens on
+    #: (``http://127.0.0.1:<port>``), so another worker can forward a request to it.
+    worker_internal_url: str | None = None
     #: Base64 of 32 random bytes; wraps every session's data key. Required outside development.
     master_key: SecretStr | None = None
     #: Identifier stored with every wrapped data key, so keys can be rotated.
