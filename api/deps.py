@@ -2,8 +2,9 @@
 
 ``SettingsDep`` the app's settings; ``DbDep`` one SQLAlchemy session per request (the router commits);
 ``TenantDep`` the tenant behind ``Authorization: Bearer <api key>`` (401 otherwise), after its rate limit
-(429 with ``Retry-After``). Everything is looked up on ``app.state.bank`` (:class:`BankState`), which the
-app factory builds, so tests can build as many isolated apps as they like.
+(429 with ``Retry-After``; 503 when the limit lives in Redis and Redis does not answer). Everything is
+looked up on ``app.state.bank`` (:class:`BankState`), which the app factory builds, so tests can build as
+many isolated apps as they like.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -28,10 +29,14 @@ from videoident.db import make_engine, make_sessionmaker
 from videoident.idempotency import IdempotencyStore
 from videoident.masking_policy import Profile
 from videoident.ratelimit import RateLimiter, RateLimitSettings
+from videoident.redis_client import RedisUnavailable
 from videoident.service import IdentService
 from videoident.settings import Environment, Settings
 from videoident.tenants import AuthenticatedKey, SecretBox, authenticate, provision_tenant
 from videoident.webhooks import DeliveryPolicy, WebhookDispatcher
+
+if TYPE_CHECKING:
+    import redis
 
 __all__ = [
     "DEMO_CREDENTIALS_FILE",
@@ -74,21 +79,35 @@ class BankState:
     limiter: RateLimiter
     idempotency: IdempotencyStore
     dispatcher: WebhookDispatcher
+    #: The shared Redis client when ``settings.redis_url`` is set (several workers), else None.
+    redis: redis.Redis | None = None
 
 
 def open_bank(
     settings: Settings, *, policy: DeliveryPolicy | None = None, limiter: RateLimiter | None = None
 ) -> BankState:
-    """Connect to the database, run the migrations, and build everything the bank API needs."""
+    """Connect to the database, run the migrations, and build everything the bank API needs.
+
+    With ``settings.redis_url`` the rate limit is one bucket per tenant in Redis, shared by every worker
+    (:class:`videoident.ratelimit_redis.RedisTokenBucketLimiter`); without it, in this process."""
     engine = make_engine(settings.resolved_database_url)
     service = IdentService.from_settings(settings, engine)
     sessions = make_sessionmaker(engine)
     box = SecretBox(settings)
     dispatcher = WebhookDispatcher(sessions, box, policy or DeliveryPolicy(environment=settings.environment),
                                    outbox=service)
+    client = None
+    if settings.redis_url:
+        from videoident.ratelimit_redis import RedisTokenBucketLimiter
+        from videoident.redis_client import connect, key_prefix
+
+        client = connect(settings)
+        if limiter is None:
+            limits = RateLimitSettings()
+            limiter = RedisTokenBucketLimiter(client, key_prefix(settings), limits.per_s, limits.burst)
     return BankState(settings=settings, service=service, engine=engine, sessions=sessions, box=box,
                      limiter=limiter if limiter is not None else RateLimitSettings().limiter(),
-                     idempotency=IdempotencyStore(sessions, box), dispatcher=dispatcher)
+                     idempotency=IdempotencyStore(sessions, box), dispatcher=dispatcher, redis=client)
 
 
 def ensure_demo_tenant(state: BankState) -> tuple[str, Path] | None:
@@ -169,7 +188,12 @@ def current_tenant(
         key = authenticate(db, credentials.credentials)
     if key is None:
         raise ApiProblem(401, "the API key is unknown or revoked", "invalid_api_key", headers=_INVALID)
-    decision = state.limiter.acquire(f"tenant:{key.tenant_id}")
+    try:
+        decision = state.limiter.acquire(f"tenant:{key.tenant_id}")
+    except RedisUnavailable as exc:
+        log.error("rate limit not checked: %s", exc)
+        raise ApiProblem(503, "the rate limiter (Redis) does not answer; retry shortly",
+                         "rate_limiter_unavailable", headers={"Retry-After": "5"}) from exc
     if not decision.allowed:
         raise ApiProblem(429, f"rate limit exceeded; retry in {decision.retry_after_header} s", "rate_limited",
                          headers={"Retry-After": decision.retry_after_header})
@@ -212,6 +236,8 @@ async def bank_lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
         if owned:
             state.engine.dispose()
+            if state.redis is not None:
+                state.redis.close()
             app.state.bank = None
 
 
