@@ -15,7 +15,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from pipelines.results import CheckResult, Reason, Verdict
@@ -35,13 +35,24 @@ from videoident.service_core import token_hash
 from videoident.service_evidence import EvidenceMixin
 from videoident.service_tan import TanMixin
 from videoident.states import ACTIVE, TERMINAL, ActorType, Purpose, ReasonCode, SessionStatus
-from videoident.views import ClaimedIdentity, Contact, CreatedSession, EvidenceView, SessionView, TenantView
+from videoident.views import (
+    ClaimedIdentity,
+    Contact,
+    CreatedSession,
+    EvidenceView,
+    QueuePosition,
+    SessionView,
+    TenantView,
+)
 
 __all__ = ["IdentService", "ClaimedIdentity", "Contact", "CreatedSession", "SessionView", "TenantView",
-           "EvidenceView"]
+           "EvidenceView", "QueuePosition", "ASSUMED_CALL_S"]
 
 #: Bytes of randomness in a customer link token (256 bits: unguessable).
 CUSTOMER_TOKEN_BYTES = 32
+#: Assumed agent time per call for the wait estimate. The design targets a 5-10 minute ident (tilt, both
+#: sides, face, questions, TAN); 8 minutes until measured call durations replace it.
+ASSUMED_CALL_S = 480
 
 
 class IdentService(EvidenceMixin, TanMixin):
@@ -187,6 +198,27 @@ class IdentService(EvidenceMixin, TanMixin):
             query = query.where(IdentSessionRecord.tenant_id == tenant_id)
         with self._sessions() as db:
             return [SessionView.of(r) for r in db.execute(query).scalars()]
+
+    def queue_position(self, session_id: str) -> QueuePosition | None:
+        """Where a waiting customer stands (None unless the session is ``waiting``). The waiting room is
+        ordered by the time a session entered it (``updated_at``, ties by id), like the agents' queue
+        snapshot; the wait estimate is position x :data:`ASSUMED_CALL_S` / calls in progress (at least one:
+        the agents busy now approximate the agents on duty)."""
+        waiting = IdentSessionRecord.status == SessionStatus.WAITING.value
+        with self._sessions() as db:
+            record = self._session(db, session_id)
+            if SessionStatus(record.status) is not SessionStatus.WAITING:
+                return None
+            ahead = db.execute(select(func.count()).select_from(IdentSessionRecord).where(waiting, or_(
+                IdentSessionRecord.updated_at < record.updated_at,
+                and_(IdentSessionRecord.updated_at == record.updated_at, IdentSessionRecord.id < record.id),
+            ))).scalar_one()
+            total = db.execute(select(func.count()).select_from(IdentSessionRecord).where(waiting)).scalar_one()
+            busy = db.execute(select(func.count()).select_from(IdentSessionRecord).where(
+                IdentSessionRecord.status == SessionStatus.IN_CALL.value)).scalar_one()
+        position = int(ahead) + 1
+        return QueuePosition(position=position, waiting=max(int(total), position), agents_busy=int(busy),
+                             estimated_wait_s=position * ASSUMED_CALL_S // max(1, int(busy)))
 
     def set_contact(self, session_id: str, contact: Contact, actor: audit.Actor) -> None:
         def work(db: Session) -> None:

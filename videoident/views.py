@@ -9,7 +9,8 @@ from pipelines.identity import ClaimedIdentity  # the shared value object (valid
 from videoident.records import EvidenceRecord, IdentSessionRecord, TenantRecord
 from videoident.states import Decision, Purpose, ReasonCode, SessionStatus, bank_status
 
-__all__ = ["ClaimedIdentity", "Contact", "SessionView", "CreatedSession", "TenantView", "EvidenceView"]
+__all__ = ["ClaimedIdentity", "Contact", "SessionView", "CreatedSession", "TenantView", "EvidenceView",
+           "QueuePosition"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,26 @@ class SessionView:
             r.decided_by, r.decided_at, bool(r.override), r.reviewed_by, r.tan_failed_attempts, r.ended_at,
             r.erased_at, r.contact_enc is not None,
         )
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """A waiting customer's place in the waiting room.
+
+    ``position``: 1 = next; ``waiting``: customers waiting in total (this one included); ``agents_busy``:
+    calls in progress now; ``estimated_wait_s``: seconds until an agent is expected to take this customer.
+    """
+
+    position: int
+    waiting: int
+    agents_busy: int
+    estimated_wait_s: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.position <= self.waiting:
+            raise ValueError(f"position {self.position} must be within 1..{self.waiting}")
+        if self.agents_busy < 0 or self.estimated_wait_s < 0:
+            raise ValueError("agents_busy and estimated_wait_s cannot be negative")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 from api.media.app_state import live_hub
 from api.media.hub import LiveHub
@@ -36,7 +35,6 @@ from api.media.verification import agent_code
 from api.page_headers import page_headers
 from videoident import audit
 from videoident.errors import CoreError, TanError, TokenInvalid
-from videoident.records import IdentSessionRecord
 from videoident.service import IdentService, SessionView
 from videoident.states import ActorType, SessionStatus
 
@@ -53,9 +51,6 @@ ASSETS = {
 CONSENT_VERSION = "2026-11-1"
 #: Languages the page speaks (Persian is right-to-left).
 LOCALES = ("en", "nl", "de", "fa")
-#: Assumed agent time per call for the wait estimate. The design targets a 5-10 minute ident (tilt, both
-#: sides, face, questions, TAN); 8 minutes until measured call durations replace it.
-ASSUMED_CALL_S = 480
 #: Statuses in which the page keeps a live media connection.
 LIVE_STATUSES = frozenset({SessionStatus.WAITING, SessionStatus.IN_CALL, SessionStatus.REVIEW})
 #: How often the events WebSocket re-reads the session when nothing else wakes it.
@@ -99,25 +94,13 @@ def _session(service: IdentService, token: str) -> SessionView:
 
 
 def _queue(service: IdentService, view: SessionView) -> dict[str, Any] | None:
-    """Place in the waiting room (1 = next) and an estimate of the wait, from the waiting and active calls."""
+    """Place in the waiting room (1 = next), how many wait, and an estimate of the wait in seconds."""
     if view.status is not SessionStatus.WAITING:
         return None
-    with service._sessions() as db:  # noqa: SLF001 - a read-only count the facade does not offer yet
-        ahead = db.execute(
-            select(func.count())
-            .select_from(IdentSessionRecord)
-            .where(IdentSessionRecord.status == SessionStatus.WAITING.value)
-            .where(IdentSessionRecord.updated_at < view.updated_at)
-        ).scalar_one()
-        in_call = db.execute(
-            select(func.count())
-            .select_from(IdentSessionRecord)
-            .where(IdentSessionRecord.status == SessionStatus.IN_CALL.value)
-        ).scalar_one()
-    # Agents busy now approximate the agents on duty (at least one).
-    agents = max(1, int(in_call))
-    position = int(ahead) + 1
-    return {"position": position, "estimated_wait_s": int(position * ASSUMED_CALL_S / agents)}
+    place = service.queue_position(view.id)
+    if place is None:  # an agent took the call since the session was read
+        return None
+    return {"position": place.position, "waiting": place.waiting, "estimated_wait_s": place.estimated_wait_s}
 
 
 def _state(app: Any, service: IdentService, view: SessionView) -> dict[str, Any]:
