@@ -13,6 +13,8 @@ from fastapi import FastAPI
 
 from api.deps import bank_banner, bank_lifespan
 from api.errors import install_error_handlers
+from api.media.cluster import LiveCluster
+from api.media.cluster_proxy import LiveRoutingMiddleware
 from api.routers import bank, console, health
 from api.routers import customer as customer_router
 from videoident import __version__
@@ -27,7 +29,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with bank_lifespan(app):  # database, migrations, webhook delivery, session expiry
-            yield
+            if not settings.redis_url:
+                yield
+                return
+            # Scaled mode: this worker's live sessions are leased in Redis and reachable from every worker.
+            cluster = LiveCluster(settings)
+            await cluster.start()
+            app.state.live_cluster = cluster
+            try:
+                yield
+            finally:
+                hub = getattr(app.state, "live_hub", None)
+                if hub is not None:  # release the leases while Redis is still open
+                    await hub.close_all()
+                await cluster.stop()
 
     app = FastAPI(
         title="videoident",
@@ -41,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bank.router)
     app.include_router(customer_router.router)  # /ident/{token}: the customer's page and live session
     app.include_router(console.router)  # agent console at /console
+    if settings.redis_url:  # several workers: requests that need a live session go to the worker holding it
+        app.add_middleware(LiveRoutingMiddleware)
 
     def startup_banner(base_url: str) -> list[str]:
         return [

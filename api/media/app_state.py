@@ -2,7 +2,9 @@
 
 ``app.state.live_hub`` may be set beforehand (tests, a deployment with its own analyzer); otherwise it is
 built from :class:`api.media.ice.MediaSettings`, the session analyzer of ``pipelines`` and a recording sink
-that seals every segment into the evidence vault through the core service.
+that seals every segment into the evidence vault through the core service. In the scaled mode
+(``app.state.live_cluster`` set by the app's lifespan) the hub reports its sessions to the cluster, which
+holds their owner leases and publishes their reports (:mod:`api.media.cluster`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from api.media.cluster import LiveCluster
 from api.media.hub import LiveHub
 from api.media.ice import IceConfig, MediaSettings, install_loopback_gathering
 from api.media.recorder import SegmentInfo
 from api.media.session import LiveAnalyzer
+from videoident.errors import CoreError
 from videoident.service import IdentService
 from videoident.settings import Environment, Settings, UnsafeSettingsError
+from videoident.states import SessionStatus
 from videoident.vault import EvidenceKind
 
 __all__ = ["VaultSegmentSink", "live_hub", "RECORDING_MEDIA_TYPE"]
@@ -25,6 +30,8 @@ __all__ = ["VaultSegmentSink", "live_hub", "RECORDING_MEDIA_TYPE"]
 log = logging.getLogger(__name__)
 
 RECORDING_MEDIA_TYPE = "video/x-matroska"
+#: Ident session statuses in which live media may run (as the customer router's ``LIVE_STATUSES``).
+LIVE_MEDIA_STATUSES = frozenset({SessionStatus.WAITING, SessionStatus.IN_CALL, SessionStatus.REVIEW})
 
 
 class VaultSegmentSink:
@@ -60,5 +67,17 @@ def live_hub(app: FastAPI, service: IdentService) -> LiveHub:
             install_loopback_gathering()
         factory = getattr(app.state, "live_analyzer_factory", None) or default_analyzer_factory(settings, service)
         hub = LiveHub(ice, factory, VaultSegmentSink(service))
+        cluster: LiveCluster | None = getattr(app.state, "live_cluster", None)
+        if cluster is not None:
+            hub.observer = cluster
+            cluster.attach(hub, lambda session_id: _is_live(service, session_id))
         app.state.live_hub = hub
     return hub
+
+
+def _is_live(service: IdentService, session_id: str) -> bool:
+    """Whether the ident session is still in a status with live media (blocking: a database read)."""
+    try:
+        return service.get_session(session_id).status in LIVE_MEDIA_STATUSES
+    except CoreError:  # erased
+        return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from aiortc import RTCSessionDescription
 
@@ -18,7 +19,7 @@ from api.media.sampler import DEFAULT_ANALYSED_FPS
 from api.media.sdp import validate_offer
 from api.media.session import LiveAnalyzer, LiveSession, PeerRole
 
-__all__ = ["LiveHub", "NoLiveSession", "RECONNECT_GRACE_S"]
+__all__ = ["LiveHub", "LiveObserver", "NoLiveSession", "RECONNECT_GRACE_S"]
 
 #: A live session whose customer has been gone this long is closed (its recording flushed). Five minutes
 #: covers a phone switching networks or a browser restart; the ident session itself expires separately.
@@ -31,9 +32,18 @@ class NoLiveSession(LookupError):
     """The agent asked for a session whose customer has not connected (or that has ended)."""
 
 
+class LiveObserver(Protocol):
+    """Told when this process opens or closes a live session (the scaled mode's ownership and report
+    publishing, :class:`api.media.cluster.LiveCluster`)."""
+
+    def opened(self, session_id: str, live: LiveSession) -> None: ...
+
+    async def closed(self, session_id: str) -> None: ...
+
+
 class LiveHub:
     """``analyzer_factory(session_id)`` builds a fresh analyzer per session; ``sink`` stores the encrypted
-    recording segments."""
+    recording segments; ``observer`` (optional) hears of every session opened and closed here."""
 
     def __init__(
         self,
@@ -50,6 +60,7 @@ class LiveHub:
         self._lock = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         self.reconnect_grace_s = RECONNECT_GRACE_S
+        self.observer: LiveObserver | None = None
 
     def warmup(self) -> None:
         """Load the analyzer's engines now (blocking; call it from a thread at start-up), if it has any."""
@@ -75,6 +86,8 @@ class LiveHub:
                 if live is None or live.closed:
                     live = LiveSession(session_id, analyzer, self._sink, self.ice, self._analysed_fps)
                     self._sessions[session_id] = live
+                    if self.observer is not None:
+                        self.observer.opened(session_id, live)
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.create_task(self._reap(), name="live-hub-reaper")
         return await live.accept_offer(PeerRole.CUSTOMER, sdp, kind)
@@ -108,6 +121,8 @@ class LiveHub:
         live = self._sessions.pop(session_id, None)
         if live is not None:
             await live.close()
+            if self.observer is not None:
+                await self.observer.closed(session_id)
 
     async def close_all(self) -> None:
         if self._reaper is not None:
