@@ -1,17 +1,23 @@
 """The live session's analyzer: composed exactly as ``videoident analyze`` composes it
 (:func:`pipelines.analyzer.build_analyzer` with the MRZ and face engines), adapted to
-:class:`api.media.session.LiveAnalyzer`. The engines are loaded once per process, on the first session,
-and shared by every session's analyzer; the bank's claimed identity is cross-checked against the MRZ."""
+:class:`api.media.session.LiveAnalyzer`; the bank's claimed identity is cross-checked against the MRZ.
+
+By default each session's analyzer runs in a process of the analysis pool (:mod:`api.media.pool`), which
+loads the engines once per process at its start; ``processes=0`` keeps the analyzer in the session's
+sampler thread with the engines loaded once in the server process."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from api.media.pool import AnalysisPool, AnalysisSettings
+from api.media.pool_worker import EngineSpec, LoadedEngines, build_session_analyzer, load_engines
 from api.media.session import LiveAnalyzer
-from pipelines.analyzer import SessionAnalyzer, build_analyzer
+from pipelines.analyzer import SessionAnalyzer
 from pipelines.frame import Frame
 from videoident import audit
 from videoident.service import IdentService
@@ -39,60 +45,83 @@ class SessionAnalyzerAdapter:
 
 
 class Engines:
-    """The MRZ (tesseract) and face (dlib) engines, loaded once, on first use, shared by all sessions."""
+    """The MRZ (tesseract) and face (dlib) engines of the in-thread mode, loaded once, on first use, shared
+    by all sessions of this process."""
 
     def __init__(self, settings: Settings, mrz: bool = True, face: bool = True) -> None:
-        self._settings, self._want_mrz, self._want_face = settings, mrz, face
+        self.spec = EngineSpec(settings.resolved_tessdata_dir if mrz else None, mrz, face)
         self._lock = threading.Lock()
-        self._loaded = False
-        self.mrz: Any = None
-        self.face: Any = None
+        self._loaded: LoadedEngines | None = None
 
-    def load(self) -> Engines:
+    @property
+    def mrz(self) -> Any:
+        return self._loaded.mrz if self._loaded is not None else None
+
+    @property
+    def face(self) -> Any:
+        return self._loaded.face if self._loaded is not None else None
+
+    def load(self) -> LoadedEngines:
         """Load (and warm up) the engines once. dlib holds the GIL while it reads its models, stalling the
         event loop for seconds (measured: a 4.7 s loop-lag p99 when the first session loaded them), so the
         app loads them at start-up through :meth:`AnalyzerFactory.warmup`, before it serves anyone."""
         with self._lock:
-            if not self._loaded:
-                if self._want_mrz:
-                    from models.ocr import TesseractEngine
-
-                    # Without the MRZ model the MRZ check says inconclusive (mrz_model_missing).
-                    self.mrz = TesseractEngine(self._settings.resolved_tessdata_dir)
-                    self.mrz.warmup()
-                if self._want_face:
-                    from models.face import FaceEngine
-
-                    self.face = FaceEngine()
-                    self.face.warmup()
-                self._loaded = True
-        return self
+            if self._loaded is None:
+                # Without the MRZ model the MRZ check says inconclusive (mrz_model_missing).
+                self._loaded = load_engines(self.spec)
+            return self._loaded
 
 
 class AnalyzerFactory:
-    """``factory(session_id)`` -> a fresh analyzer for that session; ``warmup()`` loads the engines."""
+    """``factory(session_id)`` -> a fresh analyzer for that session; ``warmup()`` loads the engines (starts
+    the pool processes); ``close()`` stops the pool.
 
-    def __init__(self, engines: Engines, service: IdentService | None) -> None:
+    With ``processes`` >= 1 (the default: one per core, ``VIDEOIDENT_ANALYSIS_PROCESSES``) each session's
+    analyzer lives in one process of an :class:`api.media.pool.AnalysisPool`, off the event loop's GIL;
+    with ``processes=0`` it runs in the session's sampler thread (development and tests)."""
+
+    def __init__(self, engines: Engines, service: IdentService | None, processes: int = 0) -> None:
         self._engines, self._service = engines, service
+        self.processes = processes
+        self.pool: AnalysisPool | None = AnalysisPool(engines.spec, processes) if processes else None
+        # A factory dropped without close() must not leave its processes behind until the server exits.
+        self._finalizer = weakref.finalize(self, _close_pool, self.pool) if self.pool is not None else None
 
     def warmup(self) -> None:
-        self._engines.load()
+        if self.pool is not None:
+            self.pool.start()
+        else:
+            self._engines.load()
+
+    def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
 
     def __call__(self, session_id: str) -> LiveAnalyzer:
-        loaded = self._engines.load()
         claim = self._service.claimed_identity(session_id, audit.SYSTEM) if self._service is not None else None
-        analyzer = build_analyzer(
-            mrz_engine=loaded.mrz,
-            face_engine=loaded.face,
-            reference_date=dt.datetime.now(dt.UTC).date(),
-            claim=claim,
-        )
-        return SessionAnalyzerAdapter(analyzer)
+        reference_date = dt.datetime.now(dt.UTC).date()
+        if self.pool is not None:
+            return self.pool.open(session_id, claim, reference_date)
+        return SessionAnalyzerAdapter(build_session_analyzer(self._engines.load(), claim, reference_date))
+
+
+def _close_pool(pool: AnalysisPool | None) -> None:
+    if pool is not None:
+        pool.close()
 
 
 def session_analyzer_factory(
-    settings: Settings | None = None, service: IdentService | None = None, *, mrz: bool = True, face: bool = True
+    settings: Settings | None = None,
+    service: IdentService | None = None,
+    *,
+    mrz: bool = True,
+    face: bool = True,
+    processes: int | None = None,
 ) -> AnalyzerFactory:
     """One analyzer per session, built as ``videoident analyze`` builds it; with ``service``, the session's
-    claimed identity is given to the MRZ cross-check (read as an audited view by the system)."""
-    return AnalyzerFactory(Engines(settings or Settings(), mrz, face), service)
+    claimed identity is given to the MRZ cross-check (read as an audited view by the system).
+    ``processes``: the analysis pool's size (None: ``VIDEOIDENT_ANALYSIS_PROCESSES``, default one per
+    core; 0: in the sampler's thread)."""
+    if processes is None:
+        processes = AnalysisSettings().resolved_processes()
+    return AnalyzerFactory(Engines(settings or Settings(), mrz, face), service, processes)

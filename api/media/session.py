@@ -3,7 +3,9 @@ session-long tracks relayed between them, the sampler feeding the analyzer, the 
 monitor and the customer's data channel for guidance and check status.
 
 Everything here runs on the event loop except ``_analyse`` (the sampler's worker thread) and the
-recorder's encoder thread; they hand results back with ``call_soon_threadsafe``.
+recorder's encoder thread; they hand results back with ``call_soon_threadsafe``. With the analysis pool
+(the default of ``videoident serve``) the sampler's thread only converts the frame to BGR and waits while a
+pool process analyses it (:mod:`api.media.pool`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ class LiveAnalyzer(Protocol):
 
     ``observe`` is called from one worker thread, in frame order; ``report`` returns the JSON session
     report (a section per check, each with ``verdict``); ``guidance`` the current guidance codes for the
-    customer, most important first (e.g. ``come_closer``, ``more_light``, ``tilt_left``)."""
+    customer, most important first (e.g. ``come_closer``, ``more_light``, ``tilt_left``). An analyzer may
+    also have ``close()`` (called once when the live session ends) and ``stats()`` (a JSON dict shown in
+    the live statistics, e.g. the pool process and its restarts)."""
 
     def observe(self, frame: Frame) -> None: ...
 
@@ -313,8 +317,13 @@ class LiveSession:
             "codecs": dict(self.codecs),
             "sampler": self.sampler.stats().to_json(),
             "recording": self.recorder.stats(),
+            "analysis": self._analyzer_stats(),
             "agent_connected": PeerRole.AGENT in self._peers,
         }
+
+    def _analyzer_stats(self) -> dict[str, Any]:
+        stats = getattr(self._analyzer, "stats", None)
+        return dict(stats()) if callable(stats) else {"mode": "thread"}
 
     async def _bump(self) -> None:
         async with self._changed:
@@ -343,5 +352,8 @@ class LiveSession:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.to_thread(self.sampler.close)
+        close_analyzer = getattr(self._analyzer, "close", None)
+        if callable(close_analyzer):  # a pooled analyzer frees its state in the pool process
+            await asyncio.to_thread(close_analyzer)
         await asyncio.to_thread(self.recorder.close)
         await self._bump()
