@@ -146,3 +146,32 @@ def test_events_websocket_pushes_each_change(tmp_path: Path) -> None:
         assert pushed["status"] == "waiting" and pushed["queue"]["position"] == 1
     with client.websocket_connect("/ident/unknown/api/events") as socket:
         assert socket.receive_json() == {"status": "ended"}
+
+
+def test_events_websocket_says_completed_when_the_tan_confirms_and_ended_otherwise(tmp_path: Path) -> None:
+    """The page shows "done" whatever arrives first, the TAN reply or the socket's last word."""
+    from starlette.testclient import TestClient
+
+    from tests.test_live_support import approve_with_tan
+    from videoident.service_tan import TanOutcome
+    from videoident.states import Decision, ReasonCode
+
+    app, service = make_customer_app(tmp_path, analyzer_factory=lambda _sid: LevelAnalyzer())
+    client = TestClient(app)
+    confirmed, confirmed_token = new_customer_session(service)
+    aborted, aborted_token = new_customer_session(service)
+    for session_id in (confirmed, aborted):
+        service.customer_joined(session_id)
+        service.start_call(session_id, "agent-1")
+    tan = approve_with_tan(service, confirmed)
+    with client.websocket_connect(f"/ident/{confirmed_token}/api/events") as socket:
+        assert socket.receive_json()["status"] == "tan_pending"
+        assert service.verify_tan(confirmed, tan).outcome is TanOutcome.COMPLETED
+        assert socket.receive_json() == {"status": "completed"}
+    with client.websocket_connect(f"/ident/{aborted_token}/api/events") as socket:
+        assert socket.receive_json()["status"] == "in_call"
+        service.decide(aborted, "agent-1", Decision.ABORTED, ReasonCode.CONNECTION_LOST)
+        assert socket.receive_json() == {"status": "ended"}
+    # A link that is no longer valid tells a new socket nothing about how its session ended.
+    with client.websocket_connect(f"/ident/{confirmed_token}/api/events") as socket:
+        assert socket.receive_json() == {"status": "ended"}

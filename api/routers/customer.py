@@ -12,7 +12,8 @@ status, its place in the queue and the agent verification code.
 - ``POST /ident/{token}/api/offer``      WebRTC signalling: the page's SDP offer -> the server's answer
 - ``POST /ident/{token}/api/tan``        the TAN the customer received
 - ``POST /ident/{token}/api/tan/resend`` a new TAN
-- ``WS   /ident/{token}/api/events``     the state, pushed whenever it changes
+- ``WS   /ident/{token}/api/events``     the state, pushed whenever it changes; when the link stops
+  working, ``{"status": "completed"}`` (TAN confirmed) or ``{"status": "ended"}``
 """
 
 from __future__ import annotations
@@ -220,6 +221,19 @@ async def tan_resend(token: str, service: ServiceDep) -> dict[str, Any]:
     return {"sent": True}
 
 
+def _final_status(service: IdentService, session_id: str | None) -> str:
+    """What the events socket says when the link stops working: ``completed`` when the session it watched
+    was confirmed with the TAN (the page shows "done" even if this arrives before the TAN reply), else
+    ``ended``. Only a socket that saw the link valid learns this; an unknown link always gets ``ended``."""
+    if session_id is not None:
+        try:
+            if service.get_session(session_id).status is SessionStatus.COMPLETED:
+                return SessionStatus.COMPLETED.value
+        except CoreError:
+            pass
+    return "ended"
+
+
 @router.websocket("/ident/{token}/api/events")
 async def events(websocket: WebSocket, token: str) -> None:
     """The page's state, sent at connect and whenever it changes (status, queue, live checks)."""
@@ -229,14 +243,17 @@ async def events(websocket: WebSocket, token: str) -> None:
         await websocket.close(1013)
         return
     last = None
+    session_id: str | None = None  # known once the token was valid on this socket
     try:
         while True:
             try:
                 view = await asyncio.to_thread(service.session_by_token, token)
             except (TokenInvalid, CoreError):
-                await websocket.send_text(json.dumps({"status": "ended"}))
+                final = await asyncio.to_thread(_final_status, service, session_id)
+                await websocket.send_text(json.dumps({"status": final}))
                 await websocket.close(1000)
                 return
+            session_id = view.id
             request = Request({"type": "http", "app": websocket.app, "headers": []})
             await _end_live_if_over(request.app, view)
             body = await asyncio.to_thread(_state, request.app, service, view)

@@ -197,11 +197,14 @@ def test_agent_takes_the_call_captures_approves_and_the_customer_confirms_with_t
                 customer.wait_for_selector("#step-tan:not([hidden])", timeout=30_000)
                 customer.fill("#tan-input", str(tan))
                 customer.press("#tan-input", "Enter")
-                # The page shows "done" (or, when its events socket sees the finished session before the TAN
-                # reply arrives under load, "ended"; reported to the customer page's owner); the session completed.
+                # The page shows "done", never "ended", whichever comes first: the TAN reply or the events
+                # socket's "completed" (it once showed "ended" when the socket won that race).
                 assert js_wait(customer, "!document.getElementById('step-done').hidden"
                                          " || !document.getElementById('step-ended').hidden", 30), (
                     customer.inner_text("#tan-message"), len(inbox.messages), service.get_session(session_id).status)
+                customer.wait_for_timeout(1500)  # a late socket message must not replace "done"
+                assert customer.is_visible("#step-done") and not customer.is_visible("#step-ended"), (
+                    customer.evaluate("window.videoident.step"), service.get_session(session_id).status)
                 mark("customer_completed")
                 login_page = browser.new_context(viewport={"width": 1000, "height": 640}).new_page()
                 login_page.goto(f"{server.url}/console")

@@ -22,6 +22,9 @@
   let lang = "en";
   let stream = null, pc = null, channel = null, reconnectTimer = null, disconnectedTimer = null;
   let attempt = 0, wantLive = false, socket = null, pollTimer = null, audioContext = null;
+  // A TAN reply is awaited: a session that ends meanwhile may have ended *because* the TAN was right, so
+  // "ended" waits for the reply, which knows (the events socket says "completed" itself when it can).
+  let tanInFlight = false, endedDuringTan = false;
 
   // ---------------------------------------------------------------- translation
   function t(key, vars) {
@@ -66,7 +69,7 @@
   function applyState(state) {
     ui.state = state;
     $("bank-name").textContent = state.bank || "";
-    if (state.status === "ended") return endLive("ended");
+    if (state.status === "ended") return finish("ended");
     switch (state.status) {
       case "created":
         if (ui.step === "loading") show("consent");
@@ -79,7 +82,7 @@
         stopLive();
         if (ui.step !== "tan") { show("tan"); $("tan-input").focus(); }
         break;
-      case "completed": stopLive(); show("done"); break;
+      case "completed": finish("done"); break;
       default: stopLive(); show("ended");
     }
     renderDynamic();
@@ -127,9 +130,8 @@
   async function fetchState() {
     const response = await fetch(api("state"), { cache: "no-store" });
     if (response.status === 404) {
-      if (ui.step === "tan" || ui.step === "live" || ui.step === "done") {
-        if (ui.step !== "done") { stopLive(); show("ended"); }
-      } else { show("invalid"); }
+      if (ui.step === "tan" || ui.step === "live" || ui.step === "done") finish("ended");
+      else show("invalid");
       return null;
     }
     if (!response.ok) throw new Error("state " + response.status);
@@ -145,7 +147,8 @@
     } catch (e) { return poll(); }
     socket.onmessage = (e) => {
       const state = JSON.parse(e.data);
-      if (state.status === "ended") { if (ui.step !== "done") { stopLive(); show(ui.step === "loading" ? "invalid" : "ended"); } return; }
+      if (state.status === "completed") { finish("done"); return; }
+      if (state.status === "ended") { finish(ui.step === "loading" ? "invalid" : "ended"); return; }
       applyState(state);
     };
     socket.onclose = () => { socket = null; if (!["done", "ended", "invalid"].includes(ui.step)) poll(); };
@@ -343,23 +346,38 @@
     $("connection").hidden = true;
   }
   function endLive(step) { stopLive(); show(step); }
+  // The session is over: "done" once confirmed, never replaced by "ended"; "ended" waits for a TAN reply.
+  function finish(step) {
+    if (ui.step === "done") return;
+    if (step === "ended" && tanInFlight) { endedDuringTan = true; return; }
+    endLive(step);
+  }
 
   // ---------------------------------------------------------------- TAN
   $("tan-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const message = $("tan-message");
-    const response = await fetch(api("tan"), {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ tan: $("tan-input").value }),
-    });
-    if (!response.ok) { message.textContent = t("tan_not_pending"); return; }
-    const result = await response.json();
+    let result = null;
+    tanInFlight = true; endedDuringTan = false;
+    try {
+      const response = await fetch(api("tan"), {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ tan: $("tan-input").value }),
+      });
+      if (response.ok) result = await response.json();
+    } catch (err) { /* offline for a moment: the state below decides */ }
+    tanInFlight = false;
+    if (!result) {
+      if (endedDuringTan) finish("ended");
+      else message.textContent = t("tan_not_pending");
+      return;
+    }
     message.className = result.outcome === "completed" ? "ok" : "error";
     const texts = { wrong: t("tan_wrong", { left: result.attempts_left }), expired: t("tan_expired"),
                     malformed: t("tan_malformed"), failed: t("tan_failed"), not_pending: t("tan_not_pending") };
     message.textContent = texts[result.outcome] || "";
-    if (result.outcome === "completed") show("done");
-    if (result.outcome === "failed") show("ended");
+    if (result.outcome === "completed") finish("done");
+    else if (result.outcome === "failed" || endedDuringTan) finish("ended");
     $("tan-input").value = "";
   });
   $("tan-resend").addEventListener("click", async () => {
