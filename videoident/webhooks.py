@@ -4,7 +4,10 @@ Every delivery is a POST of a JSON event ``{"id", "type", "created_at", "data"}`
 ``Videoident-Event-Id: evt_...`` and ``Videoident-Signature: t=<unix s>,v1=<hex>[,v1=<hex>]``, where each
 ``v1`` is ``HMAC-SHA256(secret, f"{t}.{body}")`` under one of the tenant's active secrets (two during a
 secret rotation). Deliveries are rows in ``webhook_deliveries``: claimed with a lease, so a crash or
-restart re-delivers them (at least once); retried with exponential backoff and jitter; dead-lettered after
+restart re-delivers them (at least once); several workers share the table (on PostgreSQL each pass claims
+its rows with ``SELECT ... FOR UPDATE SKIP LOCKED``, and a compare-and-set on the lease decides any race, so
+two workers never send the same row at once; a dead worker's lease expires after :data:`LEASE_S` and another
+worker takes the row); retried with exponential backoff and jitter; dead-lettered after
 :data:`MAX_ATTEMPTS`. Every retry is signed afresh with a new timestamp but keeps its event id, so a
 receiver deduplicates by event id and rejects a captured request replayed verbatim.
 """
@@ -29,6 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Integer, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from videoident.db import Base
@@ -59,6 +63,8 @@ BACKOFF_MAX_S = 6 * 3600.0
 #: A receiver must answer within this (it should enqueue and return 2xx, not process inline).
 DELIVERY_TIMEOUT_S = 10.0
 #: A claimed delivery is not taken by another worker for this long; a crashed worker's claims expire.
+#: Six delivery timeouts: a whole pass (one session's events in order, each up to DELIVERY_TIMEOUT_S) ends
+#: well inside it, and an attempt whose lease ran out is not recorded (see ``WebhookDispatcher._record``).
 LEASE_S = 60.0
 #: The longest callback URL we accept (a common browser / proxy limit).
 MAX_URL_LENGTH = 2048
@@ -335,6 +341,8 @@ class _Claimed:
     body: str
     attempts: int
     session_key: str
+    #: The lease this claim set (``next_attempt_at``): the attempt is recorded only while it still holds.
+    lease_until: datetime
 
 
 class OutboxSource(Protocol):
@@ -351,7 +359,8 @@ def pump_outbox(source: OutboxSource, sessions: sessionmaker[Session], limit: in
     """Turn the core's status events into signed deliveries; returns how many events were taken.
 
     The delivery row commits before the event is marked dispatched; a crash in between re-reads the
-    event, and :func:`enqueue_event` ignores it the second time (keyed by the event id)."""
+    event, and :func:`enqueue_event` ignores it the second time (keyed by the event id). Two workers
+    pumping the same event at once: the second insert hits the unique ``source_id`` and is dropped."""
     events = source.pending_outbox(limit)
     for event in events:
         url = source.get_session(event.session_id).callback_url
@@ -359,7 +368,10 @@ def pump_outbox(source: OutboxSource, sessions: sessionmaker[Session], limit: in
             with sessions() as db:
                 enqueue_event(db, source_id=event.event_id, tenant_id=event.tenant_id, url=url,
                               event_type=event.type, data=event.payload, session_id=event.session_id)
-                db.commit()
+                try:
+                    db.commit()
+                except IntegrityError:  # another worker enqueued this event a moment ago
+                    db.rollback()
         source.mark_outbox_dispatched(event.event_id)
     return len(events)
 
@@ -393,11 +405,14 @@ class WebhookDispatcher:
         lease_until = now + timedelta(seconds=self.policy.lease_s)
         claimed: list[_Claimed] = []
         with self._sessions() as db:
+            # SKIP LOCKED (PostgreSQL): two workers claiming at once get disjoint batches instead of both
+            # racing for the same rows; SQLite (one process) ignores it.
             due = db.scalars(
                 select(WebhookDelivery)
                 .where(WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookDelivery.next_attempt_at <= now)
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.created_at)
                 .limit(self.policy.batch_size)
+                .with_for_update(skip_locked=True)
             ).all()
             for row in due:
                 # Compare-and-set on next_attempt_at: of two workers, only one takes the row.
@@ -413,7 +428,7 @@ class WebhookDispatcher:
                 ).rowcount  # type: ignore[attr-defined]
                 if taken == 1:
                     claimed.append(_Claimed(row.event_id, row.tenant_id, row.url, row.body, row.attempts,
-                                            row.session_id or row.event_id))
+                                            row.session_id or row.event_id, lease_until))
             db.commit()
         return claimed
 
@@ -425,8 +440,13 @@ class WebhookDispatcher:
         now = utcnow()
         attempts = item.attempts + 1
         with self._sessions() as db:
-            row = db.get(WebhookDelivery, item.event_id)
+            row = db.get(WebhookDelivery, item.event_id, with_for_update=True)
             if row is None:  # erased meanwhile
+                return
+            if row.status != DeliveryStatus.PENDING.value or row.next_attempt_at != item.lease_until:
+                # The lease ran out and another worker took the row (or a bank re-queued it): its attempt
+                # is the one that counts.
+                log.warning("webhook %s: lease lost before the attempt was recorded", item.event_id)
                 return
             row.attempts = attempts
             row.last_status_code = status_code

@@ -1,0 +1,184 @@
+"""``videoident serve --workers N``: one parent process, N worker processes behind one address.
+
+The parent binds the public socket (host:port) once, runs the migrations once (through the start-up banner,
+which opens the database), prints the banner once, and starts N children with the ``spawn`` start method.
+Every child serves the inherited public socket (the kernel hands each new connection to one of the workers
+waiting in ``accept``) and a loopback socket of its own on a free port, and gets two settings:
+
+* ``VIDEOIDENT_WORKER_ID`` - ``w<index>-<host>-<pid>``, unique per process (a restarted child gets a new one);
+* ``VIDEOIDENT_WORKER_INTERNAL_URL`` - ``http://127.0.0.1:<its own port>``, where another worker reaches it.
+
+The parent restarts a child that dies (backoff :data:`RESTART_BACKOFF_MIN_S` doubling to
+:data:`RESTART_BACKOFF_MAX_S`, reset after a child ran :data:`STABLE_RUN_S`), and on SIGTERM or SIGINT asks
+every child to stop (SIGTERM: uvicorn finishes open requests and runs the lifespan shutdown), waits
+:data:`GRACEFUL_STOP_S`, then kills what is left. State lives in PostgreSQL and Redis, never in a worker,
+so a worker's death loses only its in-flight requests (and its live media sessions, see docs/scaleout.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.process
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+__all__ = ["GRACEFUL_STOP_S", "WorkerSpec", "check_cluster_settings", "run_workers"]
+
+log = logging.getLogger("videoident.serve")
+
+#: First restart of a crashed worker after 1 s ...
+RESTART_BACKOFF_MIN_S = 1.0
+#: ... doubling per crash in a row, up to 30 s (a worker that cannot start must not spin the CPU).
+RESTART_BACKOFF_MAX_S = 30.0
+#: A worker that ran this long before dying counts as a fresh crash (backoff back to the minimum).
+STABLE_RUN_S = 60.0
+#: How long stopping workers may take: uvicorn's graceful shutdown (open requests, lifespan, webhook
+#: delivery's current pass, whose HTTP timeout is 10 s) plus margin.
+GRACEFUL_STOP_S = 30.0
+#: How often the parent looks at its children.
+POLL_S = 0.2
+#: The kernel's accept queue per listening socket (uvicorn's default backlog).
+LISTEN_BACKLOG = 2048
+
+
+class ClusterConfigError(ValueError):
+    """``--workers N`` with N > 1 needs PostgreSQL and Redis; the message says what is missing."""
+
+
+def check_cluster_settings(database_url: str, redis_url: str | None) -> None:
+    """Refuse a multi-worker start on SQLite or without Redis (each worker would keep its own limits)."""
+    if not database_url.startswith("postgresql"):
+        raise ClusterConfigError(
+            "--workers > 1 needs PostgreSQL (VIDEOIDENT_DATABASE_URL=postgresql+psycopg://...): "
+            "the embedded SQLite database is for one process")
+    if not redis_url:
+        raise ClusterConfigError(
+            "--workers > 1 needs Redis (VIDEOIDENT_REDIS_URL=redis://host:6379/0): rate limits and live "
+            "sessions are shared across workers through it")
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a child needs besides the environment it inherits: its index and the parent's overrides."""
+
+    index: int
+    host: str
+    port: int
+    public_base_url: str
+
+
+def bind_public_socket(host: str, port: int) -> socket.socket:
+    """The listening socket every worker shares (IPv6 if ``host`` is an IPv6 literal)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def worker_main(spec: WorkerSpec, public: socket.socket) -> None:  # pragma: no cover - runs in the child
+    """A child: serve ``public`` and a loopback socket of its own with a fresh app."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.cluster_headers import WorkerHeaderMiddleware
+    from api.commands.serve import RedactCustomerTokens
+    from videoident.settings import Settings
+
+    internal = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    internal.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    internal.bind(("127.0.0.1", 0))
+    internal.listen(LISTEN_BACKLOG)
+    internal_port = internal.getsockname()[1]
+    worker_id = f"w{spec.index}-{socket.gethostname()}-{os.getpid()}"
+    os.environ["VIDEOIDENT_WORKER_ID"] = worker_id
+    os.environ["VIDEOIDENT_WORKER_INTERNAL_URL"] = f"http://127.0.0.1:{internal_port}"
+    settings = Settings()
+    settings.host, settings.port, settings.public_base_url = spec.host, spec.port, spec.public_base_url
+    app = create_app(settings)
+    app.add_middleware(WorkerHeaderMiddleware, worker_id=worker_id)
+    logging.getLogger("uvicorn.access").addFilter(RedactCustomerTokens())
+    config = uvicorn.Config(app, host=spec.host, port=spec.port, log_level="info")
+    uvicorn.Server(config).run(sockets=[public, internal])
+
+
+@dataclass
+class _Slot:
+    spec: WorkerSpec
+    process: multiprocessing.process.BaseProcess | None = None
+    started_s: float = 0.0
+    crashes_in_a_row: int = 0
+    restart_at_s: float | None = None
+
+
+class _Supervisor:
+    def __init__(self, specs: list[WorkerSpec], public: socket.socket) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._slots = [_Slot(spec) for spec in specs]
+        self._public = public
+        self._stopping = False
+
+    def _start(self, slot: _Slot) -> None:
+        process = self._context.Process(target=worker_main, args=(slot.spec, self._public),
+                                        name=f"videoident-worker-{slot.spec.index}", daemon=False)
+        process.start()
+        slot.process, slot.started_s, slot.restart_at_s = process, time.monotonic(), None
+        log.info("worker %d started (pid %s)", slot.spec.index, process.pid)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if not self._stopping:
+            log.info("%s: stopping the workers", signal.Signals(signum).name)
+        self._stopping = True
+
+    def _watch(self, slot: _Slot, now_s: float) -> None:
+        if slot.process is not None and not slot.process.is_alive():
+            ran_s = now_s - slot.started_s
+            slot.crashes_in_a_row = 1 if ran_s >= STABLE_RUN_S else slot.crashes_in_a_row + 1
+            delay_s = min(RESTART_BACKOFF_MAX_S, RESTART_BACKOFF_MIN_S * 2 ** (slot.crashes_in_a_row - 1))
+            log.error("worker %d (pid %s) exited with %s after %.1f s; restarting in %.0f s", slot.spec.index,
+                      slot.process.pid, slot.process.exitcode, ran_s, delay_s)
+            slot.process.close()
+            slot.process, slot.restart_at_s = None, now_s + delay_s
+        if slot.process is None and slot.restart_at_s is not None and now_s >= slot.restart_at_s:
+            self._start(slot)
+
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for slot in self._slots:
+                self._start(slot)
+            while not self._stopping:
+                now_s = time.monotonic()
+                for slot in self._slots:
+                    self._watch(slot, now_s)
+                time.sleep(POLL_S)
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0
+
+    def _stop_all(self) -> None:
+        running = [s.process for s in self._slots if s.process is not None and s.process.is_alive()]
+        for process in running:
+            process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+        deadline_s = time.monotonic() + GRACEFUL_STOP_S
+        for process in running:
+            process.join(max(0.0, deadline_s - time.monotonic()))
+            if process.is_alive():
+                log.warning("worker pid %s did not stop in %.0f s; killing it", process.pid, GRACEFUL_STOP_S)
+                process.kill()
+                process.join()
+
+
+def run_workers(specs: list[WorkerSpec], public: socket.socket) -> int:
+    """Supervise one child per spec until SIGTERM/SIGINT; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     [supervisor] %(message)s")
+    return _Supervisor(specs, public).run()
