@@ -1,7 +1,12 @@
 """The console's live view of a call: the checks report (live during the call, the recorded results during
 four-eyes review), the drawn security features, approval gaps and stored stills
 (``GET /console/api/calls/{id}/live``), and the agent's WebRTC offer that joins the customer's video
-(``POST /console/api/calls/{id}/offer``)."""
+(``POST /console/api/calls/{id}/offer``).
+
+With several workers these requests are forwarded to the worker holding the live session
+(:mod:`api.media.cluster_proxy`); when the call's media is not in this process anyway (its owner just died
+and the customer has not reconnected yet), the live view shows the newest report snapshot the owner
+published to Redis (:meth:`api.media.cluster.LiveCluster.latest`), with its worker and age."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
+from api.media.cluster import LiveCluster
 from api.media.hub import NoLiveSession
 from api.routers.console_base import (
     NO_STORE,
@@ -57,11 +64,33 @@ def _features(state: ConsoleState, agent: AgentView, view: SessionView, report: 
     return [f.to_json() for f in state.features[view.id][1]]
 
 
+def _remote_live(request: Request, session_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(report, stats) of a live session held by another worker, from its newest published snapshot; None
+    without the scaled mode, without a snapshot, or when Redis does not answer (blocking: a Redis read)."""
+    cluster: LiveCluster | None = getattr(request.app.state, "live_cluster", None)
+    if cluster is None:
+        return None
+    try:
+        snapshot = cluster.latest(session_id)
+    except RedisError:
+        return None
+    if snapshot is None or snapshot.closed:
+        return None
+    stats = {**snapshot.stats, "owner": {"worker": snapshot.worker_id, "age_s": round(snapshot.age_s(), 1)}}
+    return snapshot.report, stats
+
+
 def _live_json(request: Request, state: ConsoleState, agent: AgentView, session_id: str) -> dict[str, Any]:
     view = session_for(state, agent, session_id, act=False)
     # Live checks during the call; afterwards (four-eyes review) what was recorded at the decision.
     live = live_session(request, view.id) if view.status is SessionStatus.IN_CALL else None
-    report = live.report() if live is not None else _stored_report(state, view)
+    remote = _remote_live(request, view.id) if live is None and view.status is SessionStatus.IN_CALL else None
+    if live is not None:
+        report, stats = live.report(), live.stats()
+    elif remote is not None:
+        report, stats = remote
+    else:
+        report, stats = _stored_report(state, view), None
     if (agent.id, view.id) not in state.live_viewed:
         state.live_viewed.add((agent.id, view.id))
         audit(state, agent, "console.checks_viewed", view)
@@ -72,7 +101,7 @@ def _live_json(request: Request, state: ConsoleState, agent: AgentView, session_
         "status": view.status.value,
         "may_act": may_act(agent, view),
         "report": report if may_see(agent, view) else masked_report(report),
-        "live": live.stats() if live is not None else None,
+        "live": stats,
         "features": _features(state, agent, view, report),
         "gaps": state.service.approval_gaps(view.id) if view.status is SessionStatus.IN_CALL else [],
         "evidence": evidence,

@@ -228,6 +228,10 @@ async def test_a_live_session_spans_two_workers_and_survives_the_owner_being_kil
             # Worker A dies. The customer's page reconnects (a new peer, through B): B takes over.
             a.kill9()
             await customer.pc.close()
+            # Before the customer is back, B's live view shows the last report A published (pub/sub).
+            gap = await via_b.get(f"/console/api/calls/{session_id}/live")
+            assert gap.status_code == 200, gap.text
+            assert gap.json()["live"]["owner"]["worker"] == "a" and "injection" in gap.json()["report"]
             customer, answer = await _connect_customer(via_b, token)
             assert answer.status_code == 200, answer.text
             owner = await reader.owner(session_id)
