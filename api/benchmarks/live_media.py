@@ -2,15 +2,19 @@
 
 For 1, 2, 4, ... sessions, customer peers in a **separate process** (aiortc, VP8, a card tilting in front
 of the camera) stream to the server's :class:`api.media.hub.LiveHub` over loopback WebRTC; the server
-decodes, relays, records (encrypted sink), and runs the real session analyzer at 5 fps per session. Per
-level it reports the analysed fps per session, the share of due frames the sampler had to drop, the event
-loop's lag p99 (a 10 ms ticker), and the server process's CPU per session. ``sustained_sessions`` is the
-largest level where at most 10% of due frames were dropped; ``projected_sessions_idle_machine`` divides the
-cores by the CPU one session needs at 5 analysed fps (from CPU time, so it does not depend on how busy the
-machine was), and ``load_average_1min`` says how busy it was.
+decodes, relays, records (encrypted sink), and runs the real session analyzer at 5 fps per session: by
+default in the analysis pool (:mod:`api.media.pool`, one process per core, as ``videoident serve`` does),
+with ``--processes 0`` in the sampler threads of the server process (the mode before the pool). Per level
+it reports the analysed fps per session, the share of due frames the sampler had to drop, the event loop's
+lag p99 (a 10 ms ticker), the server's CPU per session (server process + pool processes), the analysis CPU
+per analysed frame (in the pool process, or the sampler thread) and the hand-over CPU per frame in the
+server process (BGR conversion, copy into shared memory, the request; pool mode only).
+``sustained_sessions`` is the largest level where at most 10% of due frames were dropped;
+``projected_sessions_idle_machine`` divides the cores by the CPU one session needs at 5 analysed fps (from
+CPU time, so it does not depend on how busy the machine was), and the load averages say how busy it was.
 
 The customers' encoders run on the same 2 cores, so the numbers are a lower bound for a server that only
-receives. Run: ``.venv/bin/python -m api.benchmarks.live_media [--full]``.
+receives. Run: ``.venv/bin/python -m api.benchmarks.live_media [--full] [--processes N] [--transport-only]``.
 """
 
 from __future__ import annotations
@@ -126,8 +130,20 @@ class _DecodeOnly:
         return []
 
 
+def _pool_cpu_s(factory: Any) -> float:
+    pool = getattr(factory, "pool", None)
+    return float(pool.cpu_s()) if pool is not None else 0.0
+
+
 async def _level(
-    sessions: int, width: int, height: int, fps: int, seconds: float, warmup_s: float, analyse: bool = True
+    sessions: int,
+    width: int,
+    height: int,
+    fps: int,
+    seconds: float,
+    warmup_s: float,
+    analyse: bool = True,
+    processes: int | None = None,
 ) -> dict[str, Any]:
     import aioice.ice
 
@@ -147,7 +163,7 @@ async def _level(
     if analyse:
         from api.media.analysis import session_analyzer_factory
 
-        factory = session_analyzer_factory()
+        factory = session_analyzer_factory(processes=processes)
     else:
         factory = lambda _sid: _DecodeOnly()  # noqa: E731
     hub = LiveHub(IceConfig(loopback_only=True), factory, CountingSink())
@@ -166,6 +182,7 @@ async def _level(
         lives = [hub.get(f"bench-{i}") for i in range(sessions)]
         before = [live.sampler.stats() for live in lives if live]
         received0 = sum(live.frames_received for live in lives if live)
+        pool_cpu0 = await asyncio.to_thread(_pool_cpu_s, factory)
         usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
         lags: list[float] = []
         stop = asyncio.Event()
@@ -174,11 +191,16 @@ async def _level(
         stop.set()
         await ticker
         usage1, wall1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+        pool_cpu1 = await asyncio.to_thread(_pool_cpu_s, factory)
         after = [live.sampler.stats() for live in lives if live]
+        worker_cpu = [_worker_cpu_s(live) for live in lives if live]
         received1 = sum(live.frames_received for live in lives if live)
         codecs = sorted({live.codecs.get("video", "?") for live in lives if live})
     finally:
         await hub.close_all()
+        close = getattr(factory, "close", None)
+        if callable(close):
+            await asyncio.to_thread(close)
         proc.join(30)
         if proc.is_alive():
             proc.terminate()
@@ -187,8 +209,13 @@ async def _level(
     dropped = sum(a.dropped - b.dropped for a, b in zip(after, before, strict=True))
     analysed = sum(a.analysed - b.analysed for a, b in zip(after, before, strict=True))
     busy = sum(a.busy_s - b.busy_s for a, b in zip(after, before, strict=True))
-    analysis_cpu = sum(a.cpu_s - b.cpu_s for a, b in zip(after, before, strict=True))
-    cpu_s = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    sampler_cpu = sum(a.cpu_s - b.cpu_s for a, b in zip(after, before, strict=True))
+    pooled = any(w is not None for w in worker_cpu)
+    # Pool mode: the analysis CPU is the pool processes'; the sampler thread only hands the frame over.
+    # In-thread mode: the sampler thread's CPU is the analysis.
+    analysis_cpu = pool_cpu1 - pool_cpu0 if pooled else sampler_cpu
+    server_process_cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    cpu_s = server_process_cpu + (pool_cpu1 - pool_cpu0)
     lags.sort()
     # What one session costs at the full 5 analysed fps, from CPU time (independent of other load):
     # everything but analysis as measured, plus analysis CPU per frame x 5.
@@ -212,20 +239,32 @@ async def _level(
         "loop_lag_median_ms": round(statistics.median(lags), 2) if lags else None,
         "server_cpu_per_session_pct": round(100 * cpu_per_session, 1),
         "analysis_cpu_ms_per_frame": round(1000 * analysis_cpu_per_frame, 1) if analysis_cpu_per_frame else None,
+        "analysis_mode": "process pool" if pooled else "sampler thread",
+        "server_process_cpu_per_session_pct": round(100 * server_process_cpu / elapsed / sessions, 1),
+        "handover_cpu_ms_per_frame": round(1000 * sampler_cpu / analysed, 2) if pooled and analysed else None,
         "projected_cpu_per_session_at_5fps_pct": round(100 * projected, 1) if projected else None,
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 
-def run(quick: bool = True, analyse: bool = True) -> dict[str, Any]:
+def _worker_cpu_s(live: Any) -> float | None:
+    """CPU seconds the pool process spent on this live session's frames (None in in-thread mode)."""
+    value = live.stats().get("analysis", {}).get("worker_cpu_s")
+    return float(value) if value is not None else None
+
+
+def run(quick: bool = True, analyse: bool = True, processes: int | None = None) -> dict[str, Any]:
     """``quick``: 640x480, levels 1/2/4, 6 s each; otherwise 1280x720 and levels up to 8, 15 s each.
-    ``analyse=False`` measures the transport alone (decode, relay, recording, sampling to BGR)."""
+    ``analyse=False`` measures the transport alone (decode, relay, recording, sampling to BGR).
+    ``processes``: the analysis pool's size (None: ``VIDEOIDENT_ANALYSIS_PROCESSES`` or one per core; 0:
+    analysis in the sampler threads of the server process)."""
+    load_before = os.getloadavg()
     width, height = (640, 480) if quick else (1280, 720)
     levels = (1, 2, 4) if quick else (1, 2, 3, 4, 6, 8)
     seconds, warmup_s = (6.0, 3.0) if quick else (15.0, 4.0)
     results = []
     for sessions in levels:
-        result = asyncio.run(_level(sessions, width, height, 15, seconds, warmup_s, analyse))
+        result = asyncio.run(_level(sessions, width, height, 15, seconds, warmup_s, analyse, processes))
         results.append(result)
     projected = [
         r["projected_cpu_per_session_at_5fps_pct"] for r in results if r["projected_cpu_per_session_at_5fps_pct"]
@@ -243,6 +282,8 @@ def run(quick: bool = True, analyse: bool = True) -> dict[str, Any]:
         # On an otherwise idle machine: cores / CPU share one session needs at 5 analysed fps.
         "projected_sessions_idle_machine": int(cores * 100 / max(projected)) if projected else None,
         "cores": cores,
+        "load_average_1_5_15min_before": [round(x, 2) for x in load_before],
+        "load_average_1_5_15min_after": [round(x, 2) for x in os.getloadavg()],
         "levels": results,
     }
 
@@ -251,8 +292,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="720p and up to 8 sessions (slow)")
     parser.add_argument("--transport-only", action="store_true", help="no analysis: the transport's own cost")
+    parser.add_argument(
+        "--processes", type=int, default=None, help="analysis pool size (default: one per core; 0: in-thread)"
+    )
     args = parser.parse_args()
-    print(json.dumps(run(quick=not args.full, analyse=not args.transport_only), indent=2))
+    print(json.dumps(run(quick=not args.full, analyse=not args.transport_only, processes=args.processes), indent=2))
 
 
 if __name__ == "__main__":

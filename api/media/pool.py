@@ -173,6 +173,7 @@ class _Process:
                     future.set_exception(AnalysisFailed(str(result)))
         except (EOFError, OSError, TypeError):  # TypeError: the pipe was closed under recv() by stop()
             pass
+        self.process.join(STOP_TIMEOUT_S)  # the pipe's end means the process is gone: reap it (exit code)
         with self._lock:
             self.alive = False
             pending, self._pending = self._pending, {}
@@ -182,7 +183,6 @@ class _Process:
                 future.set_exception(died)
         if not self.ready.done():
             self.ready.set_exception(died)
-        self.process.join(STOP_TIMEOUT_S)
         self._on_exit(self)
 
 
@@ -209,6 +209,8 @@ class AnalysisPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the analysis pool is closed")
+            if self.failure is not None:
+                raise AnalysisFailed(self.failure)
             for slot, current in enumerate(self._slots):
                 if current is None:
                     self._slots[slot] = _Process(slot, self.spec, self._on_exit)
@@ -240,8 +242,12 @@ class AnalysisPool:
             if self.failure is not None:
                 raise AnalysisFailed(self.failure)
             for slot, current in enumerate(self._slots):
-                if current is None or not current.alive:
+                if current is None:
                     self._slots[slot] = _Process(slot, self.spec, self._on_exit)
+                elif not current.alive:
+                    self._replace(current)
+            if self.failure is not None:
+                raise AnalysisFailed(self.failure)
             processes = [p for p in self._slots if p is not None]
             chosen = min(processes, key=lambda p: (len(p.sessions), p.slot))
             chosen.sessions.add(session_id)
@@ -253,23 +259,30 @@ class AnalysisPool:
 
     def _on_exit(self, process: _Process) -> None:
         with self._lock:
-            if self._closed or self._slots[process.slot] is not process:
-                return
-            error = process.ready.exception()
-            if isinstance(error, AnalysisFailed):
-                self.failure = f"an analysis process could not load its engines: {error}"
-                log.error("%s; analysis is unavailable", self.failure)
-                return
-            self.replaced += 1
-            log.warning(
-                "analysis process %d (pid %s) ended with exit code %s; starting a replacement (%d sessions "
-                "restart their analysis)",
-                process.slot,
-                process.pid,
-                process.process.exitcode,
-                len(process.sessions),
-            )
-            self._slots[process.slot] = _Process(process.slot, self.spec, self._on_exit)
+            if not self._closed:
+                self._replace(process)
+
+    def _replace(self, process: _Process) -> None:
+        """Start a process in place of ``process``, which ended (called with the lock held, once per ended
+        process: from its reader thread or from a session that noticed first)."""
+        if self._slots[process.slot] is not process:
+            return
+        error = process.ready.exception() if process.ready.done() else None
+        if isinstance(error, AnalysisFailed):
+            self.failure = f"an analysis process could not load its engines: {error}"
+            log.error("%s; analysis is unavailable", self.failure)
+            self._slots[process.slot] = None
+            return
+        self.replaced += 1
+        log.warning(
+            "analysis process %d (pid %s) ended with exit code %s; starting a replacement (%d sessions "
+            "restart their analysis)",
+            process.slot,
+            process.pid,
+            process.process.exitcode,
+            len(process.sessions),
+        )
+        self._slots[process.slot] = _Process(process.slot, self.spec, self._on_exit)
 
     def open(self, session_id: str, claim: Any = None, reference_date: dt.date | None = None) -> PooledAnalyzer:
         """A new session's analyzer, pinned to one pool process (blocks until that process has it)."""

@@ -3,8 +3,13 @@ segments (H.264 + Opus) and handed to an encrypting sink — never a plaintext f
 
 Encoding runs in the recorder's own thread, fed through a bounded queue: when the encoder cannot keep up,
 frames are dropped and counted (the event loop never waits for it). A segment is closed every
-``SEGMENT_S`` seconds of session time, when the picture size changes, and at the end; each is playable on
-its own, so a crash loses at most the open segment.
+``SEGMENT_S`` seconds of session time, when the picture size changes, on :meth:`EncryptedRecorder.flush`
+and at the end; each is playable on its own, so a crash loses at most the open segment.
+
+The vault refuses evidence of a session that has ended (rejected, aborted, expired, ...), so whoever moves a
+session out of its live states must get the open segment sealed *before* the move:
+:meth:`EncryptedRecorder.flush` (through ``LiveSession.flush_recording``) does that and returns once the
+sink has it; the recording then goes on in a new segment if the session stays live (an approval: TAN next).
 """
 
 from __future__ import annotations
@@ -120,6 +125,14 @@ class _Segment:
         return info, self.buffer.getvalue()
 
 
+class _Flush:
+    """A request in the recorder's queue: seal the open segment now and say when the sink has it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.info: SegmentInfo | None = None
+
+
 class EncryptedRecorder:
     """Offer frames from the event loop (never blocks); segments go to ``sink`` from the recorder thread."""
 
@@ -127,7 +140,9 @@ class EncryptedRecorder:
         self.session_id = session_id
         self._sink = sink
         self._interval_s = 1.0 / max_fps
-        self._queue: queue.Queue[tuple[str, AudioFrame | VideoFrame, float] | None] = queue.Queue(QUEUE_ITEMS)
+        self._queue: queue.Queue[tuple[str, AudioFrame | VideoFrame, float] | _Flush | None] = queue.Queue(
+            QUEUE_ITEMS
+        )
         self._last_video_t_s: float | None = None
         self._lock = threading.Lock()
         self.dropped = 0
@@ -159,6 +174,20 @@ class EncryptedRecorder:
             with self._lock:
                 self.dropped += 1
 
+    def flush(self, timeout_s: float = 30.0) -> SegmentInfo | None:
+        """Seal the open segment now (blocking): returns once the sink stored it (None when no segment was
+        open, the recorder is closed, or the encoder did not finish within ``timeout_s``). Frames offered
+        before the call are in it; later ones start a new segment."""
+        if self._closed:
+            return None
+        request = _Flush()
+        try:
+            self._queue.put(request, timeout=timeout_s)  # never dropped, unlike a frame
+        except queue.Full:
+            return None
+        request.done.wait(timeout_s)
+        return request.info
+
     def close(self, timeout_s: float = 30.0) -> list[SegmentInfo]:
         """Flush the open segment to the sink and stop; returns every segment stored."""
         if not self._closed:
@@ -186,6 +215,14 @@ class EncryptedRecorder:
                     if segment is not None:
                         self._store(segment)
                     return
+                if isinstance(item, _Flush):
+                    try:
+                        if segment is not None:
+                            item.info = self._store(segment)
+                    finally:
+                        segment = None
+                        item.done.set()
+                    continue
                 kind, frame, t_s = item
                 if isinstance(frame, VideoFrame):
                     if segment is not None and (
@@ -205,8 +242,9 @@ class EncryptedRecorder:
                     self.errors += 1
                 log.warning("recorder error: %s", type(exc).__name__)
 
-    def _store(self, segment: _Segment) -> None:
+    def _store(self, segment: _Segment) -> SegmentInfo:
         info, data = segment.close()
         self._sink.store_segment(self.session_id, info, data)
         with self._lock:
             self.segments.append(info)
+        return info

@@ -25,7 +25,7 @@ from av import AudioFrame, VideoFrame
 
 from api.media.ice import IceConfig
 from api.media.injection import CaptureSettings, InjectionMonitor
-from api.media.recorder import EncryptedRecorder, SegmentSink
+from api.media.recorder import EncryptedRecorder, SegmentInfo, SegmentSink
 from api.media.sampler import DEFAULT_ANALYSED_FPS, NewestFrameSampler
 from api.media.sdp import BITRATE_720P, allow_bitrate, negotiated_codecs, validate_offer
 from api.media.tracks import SessionTrack
@@ -338,6 +338,15 @@ class LiveSession:
             except TimeoutError:
                 pass
             return self.version
+
+    async def flush_recording(self) -> SegmentInfo | None:
+        """Seal the recording's open segment into the vault now; call it *before* the ident session leaves
+        its live states (a decision, an abort, the end of the link), because the vault takes no evidence of
+        an ended session. Returns once the sink stored it (None if no segment was open); recording goes on
+        in a new segment while the live session stays open."""
+        if self.closed:
+            return None
+        return await asyncio.to_thread(self.recorder.flush)
 
     async def close(self) -> None:
         """End the live media: close the peers, stop the tracks, flush the recording, stop analysis."""

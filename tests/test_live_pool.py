@@ -1,0 +1,158 @@
+"""The analysis pool with real spawn processes: a session pinned to a pool process reaches the same guidance
+and verdicts as the in-thread analyzer on the same fixture frames; a frame arriving while the previous one
+is analysed replaces the pending one (counted, never queued); a pool process killed with SIGKILL is
+replaced, the session's analysis restarts (reported, logged without PII) and the server goes on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.media.analysis import SessionAnalyzerAdapter, session_analyzer_factory
+from api.media.pool import AnalysisPool, AnalysisProcessDied, PooledAnalyzer
+from api.media.pool_worker import EngineSpec, build_session_analyzer, load_engines
+from api.media.sampler import NewestFrameSampler
+from pipelines.frame import Frame
+from pipelines.identity import ClaimedIdentity
+
+#: Fixture frames per test: enough for the tilt, document and MRZ stages to report, few enough to stay fast.
+FRAMES = 8
+#: The claimed surname: it must never appear in a log line of the pool.
+SURNAME = "Mustermann"
+
+
+@pytest.fixture(scope="module")
+def frames(shared_data: Path) -> list[Frame]:
+    from fixtures.documents import Template
+    from fixtures.scenes import SceneSpec, generate_scene
+
+    scene = generate_scene(SceneSpec(Template.NL_ID, seed=2, size=(640, 480), seconds=FRAMES / 10.0, fps=10.0))
+    return [frame for frame, _ in scene.frames()]
+
+
+@pytest.fixture(scope="module")
+def tessdata(shared_data: Path) -> Path:
+    return shared_data / "tessdata"
+
+
+@pytest.fixture(scope="module")
+def pool(tessdata: Path) -> Iterator[AnalysisPool]:
+    # MRZ engine only: the face engine's models would double the start-up; the face stage is the same code.
+    pool = AnalysisPool(EngineSpec(tessdata, mrz=True, face=False), processes=1)
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _claim() -> ClaimedIdentity:
+    return ClaimedIdentity("Erika", SURNAME, dt.date(1983, 8, 12))
+
+
+def _verdicts(report: object) -> dict[str, str]:
+    assert isinstance(report, dict)
+    return {
+        name: section["verdict"]
+        for name, section in report.items()
+        if isinstance(section, dict) and "verdict" in section
+    }
+
+
+def test_a_pooled_session_reaches_the_same_guidance_and_verdicts_as_in_thread(
+    pool: AnalysisPool, frames: list[Frame], tessdata: Path
+) -> None:
+    today = dt.date(2026, 11, 26)
+    pooled = pool.open("session-a", _claim(), today)
+    local = SessionAnalyzerAdapter(
+        build_session_analyzer(load_engines(EngineSpec(tessdata, mrz=True, face=False)), _claim(), today)
+    )
+    try:
+        for frame in frames:
+            pooled.observe(frame)
+            local.observe(frame)
+            assert list(pooled.guidance()) == list(local.guidance()), frame.index
+        assert _verdicts(pooled.report()) == _verdicts(local.report())
+        stats = pooled.stats()
+        assert stats["pid"] in pool.pids() and stats["pid"] != os.getpid()
+        assert stats["frames"] == len(frames) and stats["worker_cpu_s"] > 0 and stats["restarts"] == 0
+    finally:
+        pooled.close()
+
+
+def test_a_frame_that_arrives_while_one_is_analysed_replaces_the_pending_one(
+    pool: AnalysisPool, frames: list[Frame]
+) -> None:
+    pooled = pool.open("session-b", None, dt.date(2026, 11, 26))
+    sampler: NewestFrameSampler[Frame] = NewestFrameSampler(pooled.observe, analysed_fps=5.0, name="pool")
+    try:
+        # 40 due frames (one per 0.2 s of frame time) offered at once: far faster than they are analysed.
+        for i in range(40):
+            frame = frames[i % len(frames)]
+            sampler.offer(Frame(frame.image, i, i * 0.2), i * 0.2)
+        deadline = time.monotonic() + 60
+        while sampler.stats().analysed + sampler.stats().dropped < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = sampler.stats()
+    finally:
+        sampler.close()
+        pooled.close()
+    assert stats.due == 40 and stats.errors == 0
+    assert stats.dropped > 0 and stats.analysed + stats.dropped == 40
+    assert pooled.frames == stats.analysed  # every frame taken was analysed in the pool, none queued there
+
+
+def test_a_killed_pool_process_is_replaced_and_the_session_restarts_its_analysis(
+    pool: AnalysisPool, frames: list[Frame], caplog: pytest.LogCaptureFixture
+) -> None:
+    session_id = "session-killed-0123456789"
+    pooled: PooledAnalyzer = pool.open(session_id, _claim(), dt.date(2026, 11, 26))
+    other = pool.open("session-other", _claim(), dt.date(2026, 11, 26))
+    replaced_before = pool.replaced
+    try:
+        for frame in frames[:3]:
+            pooled.observe(frame)
+        old_pid = pooled.stats()["pid"]
+        with caplog.at_level(logging.INFO):
+            os.kill(old_pid, signal.SIGKILL)
+            # The frame in flight (or the next one) fails with a clear error, not a hang or a server crash.
+            with pytest.raises(AnalysisProcessDied):
+                for frame in frames[3:]:
+                    pooled.observe(frame)
+                    time.sleep(0.2)
+            for frame in frames:
+                pooled.observe(frame)
+            other.observe(frames[0])
+        stats = pooled.stats()
+        assert stats["restarts"] == 1 and stats["state_lost"] is True
+        assert stats["pid"] != old_pid and stats["pid"] in pool.pids()
+        assert pool.replaced == replaced_before + 1
+        # Analysis goes on in the new process: the fresh analyzer counted only the frames it saw.
+        assert _verdicts(pooled.report())
+        assert pooled.report()["frames"] == len(frames)
+        logged = "\n".join(record.getMessage() for record in caplog.records)
+        assert "restarts in a new process" in logged and "exit code -9" in logged
+        assert SURNAME not in logged and session_id not in logged  # the id's prefix only, never the person
+    finally:
+        pooled.close()
+        other.close()
+
+
+def test_the_default_factory_runs_one_process_per_core(tmp_path: Path) -> None:
+    from videoident.settings import Settings
+
+    factory = session_analyzer_factory(Settings(data_dir=tmp_path), mrz=False, face=False)
+    try:
+        assert factory.pool is not None and factory.pool.size == (os.cpu_count() or 1)
+    finally:
+        factory.close()
+    assert factory.pool.closed
+    in_thread = session_analyzer_factory(Settings(data_dir=tmp_path), mrz=False, face=False, processes=0)
+    assert in_thread.pool is None
