@@ -25,7 +25,7 @@ S = SessionStatus
 
 def test_every_status_has_a_row_and_terminal_ones_lead_nowhere() -> None:
     assert set(TRANSITIONS) == set(SessionStatus)
-    assert TERMINAL == {S.REJECTED, S.ABORTED, S.COMPLETED, S.EXPIRED, S.FAILED}
+    assert TERMINAL == {S.REJECTED, S.ABORTED, S.COMPLETED, S.EXPIRED, S.FAILED, S.CANCELLED}
     for status in TERMINAL:
         for target in SessionStatus:
             with pytest.raises(IllegalTransition):
@@ -51,6 +51,10 @@ def test_the_happy_path_is_legal_step_by_step() -> None:
         (S.TAN_PENDING, S.APPROVED),
         (S.IN_CALL, S.EXPIRED),  # a live call is never expired under the agent's feet
         (S.COMPLETED, S.ABORTED),
+        (S.REVIEW, S.CANCELLED),  # the customer cancels before the decision, not during four-eyes review
+        (S.APPROVED, S.CANCELLED),
+        (S.TAN_PENDING, S.CANCELLED),
+        (S.CANCELLED, S.APPROVED),
     ],
 )
 def test_shortcuts_raise(current: SessionStatus, target: SessionStatus) -> None:

@@ -256,6 +256,19 @@ class IdentService(EvidenceMixin, TanMixin):
         """The call ended before a decision: in_call -> waiting (the customer may reconnect)."""
         return self._simple_move(session_id, SessionStatus.WAITING, actor)
 
+    def customer_cancelled(self, session_id: str) -> SessionView:
+        """The customer cancelled on their page before a decision: created | waiting | in_call -> cancelled
+        (reason ``customer_cancelled``, audited with the customer as actor; the bank hears it by webhook).
+        Raises :class:`IllegalTransition` from any other status (decided, in four-eyes review, ended)."""
+        def work(db: Session) -> SessionView:
+            record = self._session(db, session_id)
+            record.reason_code = ReasonCode.CUSTOMER_CANCELLED.value  # before the move: the webhook carries it
+            self._move(db, record, SessionStatus.CANCELLED, audit.Actor(ActorType.CUSTOMER, session_id),
+                       ReasonCode.CUSTOMER_CANCELLED)
+            return SessionView.of(record)
+
+        return self._tx(work)
+
     def record_check(self, session_id: str, result: CheckResult, actor: audit.Actor = audit.SYSTEM) -> None:
         """Store one automatic check's result (measurements sealed: they may hold MRZ fields)."""
         self.record_checks(session_id, [result], actor)

@@ -6,6 +6,7 @@
                   ^          |   \\-> rejected | aborted
                   +----------+    \\-> review (override, four-eyes) -> approved | rejected
     created | waiting | tan_pending -> expired;  tan_pending -> failed (TAN attempts exhausted)
+    created | waiting | in_call -> cancelled (the customer cancelled on their page before a decision)
 
 ``approved``, ``rejected`` and ``aborted`` are the three *decided* statuses of the design notes. An illegal
 transition raises :class:`IllegalTransition`; nothing else in the code base changes a status.
@@ -26,6 +27,7 @@ __all__ = [
     "TERMINAL",
     "DECIDED",
     "ACTIVE",
+    "CUSTOMER_CANCELLABLE",
     "REASONS_BY_DECISION",
     "check_transition",
     "can_transition",
@@ -46,6 +48,7 @@ class SessionStatus(StrEnum):
     COMPLETED = "completed"  # TAN confirmed: the bank may rely on the result (terminal)
     EXPIRED = "expired"  # the link or the TAN window ran out (terminal)
     FAILED = "failed"  # the TAN was entered wrongly too often (terminal)
+    CANCELLED = "cancelled"  # the customer cancelled on their page before a decision (terminal; not a decision)
 
 
 class Decision(StrEnum):
@@ -128,10 +131,11 @@ REASONS_BY_DECISION: dict[Decision, frozenset[ReasonCode]] = {
 S = SessionStatus
 #: The transition table: status -> the statuses it may move to. Anything not listed is illegal.
 TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
-    S.CREATED: frozenset({S.WAITING, S.EXPIRED, S.ABORTED}),
-    S.WAITING: frozenset({S.IN_CALL, S.EXPIRED, S.ABORTED}),
+    # -> cancelled: the customer may cancel until the agent decides (not during four-eyes review, not after).
+    S.CREATED: frozenset({S.WAITING, S.EXPIRED, S.ABORTED, S.CANCELLED}),
+    S.WAITING: frozenset({S.IN_CALL, S.EXPIRED, S.ABORTED, S.CANCELLED}),
     # in_call -> waiting: the call dropped before a decision; the customer goes back to the queue.
-    S.IN_CALL: frozenset({S.WAITING, S.APPROVED, S.REJECTED, S.ABORTED, S.REVIEW}),
+    S.IN_CALL: frozenset({S.WAITING, S.APPROVED, S.REJECTED, S.ABORTED, S.REVIEW, S.CANCELLED}),
     S.REVIEW: frozenset({S.APPROVED, S.REJECTED, S.ABORTED}),
     # approved -> expired: no TAN could be sent (no contact) before the session's deadline.
     S.APPROVED: frozenset({S.TAN_PENDING, S.EXPIRED, S.ABORTED}),
@@ -141,6 +145,7 @@ TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
     S.COMPLETED: frozenset(),
     S.EXPIRED: frozenset(),
     S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 del S
 
@@ -150,6 +155,11 @@ DECIDED = frozenset({SessionStatus.APPROVED, SessionStatus.REJECTED, SessionStat
 ACTIVE = frozenset(
     {SessionStatus.CREATED, SessionStatus.WAITING, SessionStatus.IN_CALL, SessionStatus.REVIEW,
      SessionStatus.APPROVED, SessionStatus.TAN_PENDING}
+)
+
+#: Statuses from which the customer may cancel (every status with a transition to ``cancelled``).
+CUSTOMER_CANCELLABLE = frozenset(
+    status for status, targets in TRANSITIONS.items() if SessionStatus.CANCELLED in targets
 )
 
 

@@ -12,8 +12,9 @@ status, its place in the queue and the agent verification code.
 - ``POST /ident/{token}/api/offer``      WebRTC signalling: the page's SDP offer -> the server's answer
 - ``POST /ident/{token}/api/tan``        the TAN the customer received
 - ``POST /ident/{token}/api/tan/resend`` a new TAN
+- ``POST /ident/{token}/api/cancel``     the customer cancels before the agent's decision
 - ``WS   /ident/{token}/api/events``     the state, pushed whenever it changes; when the link stops
-  working, ``{"status": "completed"}`` (TAN confirmed) or ``{"status": "ended"}``
+  working, ``{"status": "completed"}`` (TAN confirmed), ``"cancelled"`` (by the customer) or ``"ended"``
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from api.page_headers import page_headers
 from videoident import audit
 from videoident.errors import CoreError, TanError, TokenInvalid
 from videoident.service import IdentService, SessionView
-from videoident.states import ActorType, SessionStatus
+from videoident.states import CUSTOMER_CANCELLABLE, ActorType, IllegalTransition, SessionStatus
 
 __all__ = ["router", "CONSENT_VERSION"]
 
@@ -118,6 +119,7 @@ def _state(app: Any, service: IdentService, view: SessionView) -> dict[str, Any]
         "retention_days": tenant.retention_days,
         "expires_at": view.expires_at.astimezone(UTC).isoformat(),
         "consent_version": CONSENT_VERSION,
+        "may_cancel": status in CUSTOMER_CANCELLABLE,
         "queue": _queue(service, view),
         "agent_code": agent_code(settings.master_key_bytes, view.id) if status is SessionStatus.IN_CALL else None,
         "tan": {"attempts_left": max(0, 3 - view.tan_failed_attempts)}
@@ -223,15 +225,34 @@ async def tan_resend(token: str, service: ServiceDep) -> dict[str, Any]:
 
 def _final_status(service: IdentService, session_id: str | None) -> str:
     """What the events socket says when the link stops working: ``completed`` when the session it watched
-    was confirmed with the TAN (the page shows "done" even if this arrives before the TAN reply), else
-    ``ended``. Only a socket that saw the link valid learns this; an unknown link always gets ``ended``."""
+    was confirmed with the TAN (the page shows "done" even if this arrives before the TAN reply),
+    ``cancelled`` when the customer cancelled it, else ``ended``. Only a socket that saw the link valid
+    learns this; an unknown link always gets ``ended``."""
     if session_id is not None:
         try:
-            if service.get_session(session_id).status is SessionStatus.COMPLETED:
-                return SessionStatus.COMPLETED.value
+            status = service.get_session(session_id).status
         except CoreError:
-            pass
+            return "ended"
+        if status in (SessionStatus.COMPLETED, SessionStatus.CANCELLED):
+            return status.value
     return "ended"
+
+
+@router.post("/ident/{token}/api/cancel", summary="The customer cancels the identification")
+async def cancel(token: str, request: Request, service: ServiceDep) -> dict[str, str]:
+    """Until the agent decides (``created``, ``waiting``, ``in_call``): the session ends as ``cancelled``, the
+    bank hears it by webhook, the agent's console drops the call, the link stops working. 409 afterwards."""
+    view = await asyncio.to_thread(_session, service, token)
+    if view.status not in CUSTOMER_CANCELLABLE:
+        raise HTTPException(409, "the identification can no longer be cancelled")
+    hub: LiveHub | None = getattr(request.app.state, "live_hub", None)
+    if hub is not None:  # end the media first: the recording's last segment is sealed before the session ends
+        await hub.close(view.id)
+    try:
+        ended = await asyncio.to_thread(service.customer_cancelled, view.id)
+    except IllegalTransition:  # the agent decided in the meantime
+        raise HTTPException(409, "the identification can no longer be cancelled") from None
+    return {"status": ended.status.value}
 
 
 @router.websocket("/ident/{token}/api/events")

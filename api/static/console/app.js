@@ -212,6 +212,11 @@
   }
 
   function renderLive(live) {
+    if (live.status === "cancelled" && !ui.review) {  // the customer cancelled on their page: the call is over
+      showQueue();
+      $("take-message").textContent = "The customer cancelled the identification; the bank has been told.";
+      return;
+    }
     $("c-status").textContent = live.status;
     const report = live.report || {};
     $("overall").replaceChildren(verdictBadge(report.verdict));

@@ -22,9 +22,12 @@
   let lang = "en";
   let stream = null, pc = null, channel = null, reconnectTimer = null, disconnectedTimer = null;
   let attempt = 0, wantLive = false, socket = null, pollTimer = null, audioContext = null;
-  // A TAN reply is awaited: a session that ends meanwhile may have ended *because* the TAN was right, so
-  // "ended" waits for the reply, which knows (the events socket says "completed" itself when it can).
-  let tanInFlight = false, endedDuringTan = false;
+  // A TAN or cancel reply is awaited: a session that ends meanwhile may have ended *because* of that request
+  // (right TAN, cancelled), so "ended" waits for the reply, which knows (the events socket says "completed" or
+  // "cancelled" itself when it can).
+  let awaitingReply = false, endedDuringReply = false;
+  // Steps in which the customer may cancel (and the server says the session still can be).
+  const CANCEL_STEPS = ["consent", "check", "live"];
 
   // ---------------------------------------------------------------- translation
   function t(key, vars) {
@@ -58,12 +61,18 @@
     ui.step = step;
     document.querySelectorAll("section.step").forEach((s) => { s.hidden = s.id !== "step-" + step; });
     const order = ["consent", "check", "waiting", "tan"];
-    const current = { consent: 0, check: 1, live: 2, tan: 3, done: 4, ended: 4 }[step];
+    const current = { consent: 0, check: 1, live: 2, tan: 3, done: 4, ended: 4, cancelled: 4 }[step];
     document.querySelectorAll(".steps li").forEach((li) => {
       const i = order.indexOf(li.dataset.step);
       li.classList.toggle("current", i === current);
       li.classList.toggle("done", current !== undefined && i < current);
     });
+    renderCancel();
+  }
+  function renderCancel() {
+    const may = !!(ui.state && ui.state.may_cancel) && CANCEL_STEPS.includes(ui.step);
+    $("cancel-area").hidden = !may;
+    if (!may) $("cancel-confirm").hidden = true;
   }
 
   function applyState(state) {
@@ -103,6 +112,7 @@
     $("agent-code").textContent = s.agent_code || "";
     renderGuidance();
     renderChecks();
+    renderCancel();
   }
 
   function renderGuidance() {
@@ -148,6 +158,7 @@
     socket.onmessage = (e) => {
       const state = JSON.parse(e.data);
       if (state.status === "completed") { finish("done"); return; }
+      if (state.status === "cancelled") { finish("cancelled"); return; }
       if (state.status === "ended") { finish(ui.step === "loading" ? "invalid" : "ended"); return; }
       applyState(state);
     };
@@ -349,7 +360,7 @@
   // The session is over: "done" once confirmed, never replaced by "ended"; "ended" waits for a TAN reply.
   function finish(step) {
     if (ui.step === "done") return;
-    if (step === "ended" && tanInFlight) { endedDuringTan = true; return; }
+    if (step === "ended" && awaitingReply) { endedDuringReply = true; return; }
     endLive(step);
   }
 
@@ -358,7 +369,7 @@
     e.preventDefault();
     const message = $("tan-message");
     let result = null;
-    tanInFlight = true; endedDuringTan = false;
+    awaitingReply = true; endedDuringReply = false;
     try {
       const response = await fetch(api("tan"), {
         method: "POST", headers: { "Content-Type": "application/json" },
@@ -366,9 +377,9 @@
       });
       if (response.ok) result = await response.json();
     } catch (err) { /* offline for a moment: the state below decides */ }
-    tanInFlight = false;
+    awaitingReply = false;
     if (!result) {
-      if (endedDuringTan) finish("ended");
+      if (endedDuringReply) finish("ended");
       else message.textContent = t("tan_not_pending");
       return;
     }
@@ -377,13 +388,41 @@
                     malformed: t("tan_malformed"), failed: t("tan_failed"), not_pending: t("tan_not_pending") };
     message.textContent = texts[result.outcome] || "";
     if (result.outcome === "completed") finish("done");
-    else if (result.outcome === "failed" || endedDuringTan) finish("ended");
+    else if (result.outcome === "failed" || endedDuringReply) finish("ended");
     $("tan-input").value = "";
   });
   $("tan-resend").addEventListener("click", async () => {
     const response = await fetch(api("tan/resend"), { method: "POST" });
     $("tan-message").className = response.ok ? "ok" : "error";
     $("tan-message").textContent = response.ok ? t("tan_resent") : t("tan_resend_wait");
+  });
+
+  // ---------------------------------------------------------------- cancel (asked once more before it happens)
+  $("cancel-open").addEventListener("click", () => {
+    $("cancel-message").textContent = "";
+    $("cancel-confirm").hidden = false;
+    $("cancel-no").focus();
+  });
+  $("cancel-no").addEventListener("click", () => { $("cancel-confirm").hidden = true; });
+  $("cancel-yes").addEventListener("click", async () => {
+    $("cancel-yes").disabled = true;
+    wantLive = false;  // the server ends the media: no reconnect attempts meanwhile
+    awaitingReply = true; endedDuringReply = false;
+    let ok = false;
+    try {
+      const response = await fetch(api("cancel"), { method: "POST" });
+      ok = response.ok;
+    } catch (err) { /* offline for a moment: the state below decides */ }
+    awaitingReply = false;
+    $("cancel-yes").disabled = false;
+    if (ok) return finish("cancelled");
+    $("cancel-message").textContent = t("cancel_failed");
+    if (endedDuringReply) return finish("ended");
+    if (ui.step === "live" && stream) {  // still in the call: resume reconnecting if the link dropped meanwhile
+      wantLive = true;
+      if (!pc || ["failed", "closed", "disconnected"].includes(pc.connectionState)) scheduleReconnect();
+    }
+    fetchState().catch(() => {});
   });
 
   // ---------------------------------------------------------------- start
