@@ -156,3 +156,31 @@ def test_the_default_factory_runs_one_process_per_core(tmp_path: Path) -> None:
     assert factory.pool.closed
     in_thread = session_analyzer_factory(Settings(data_dir=tmp_path), mrz=False, face=False, processes=0)
     assert in_thread.pool is None
+
+
+def test_a_pool_outlives_its_factory_while_an_analyzer_uses_it_and_stops_when_unused(frames: list[Frame]) -> None:
+    import gc
+
+    factory = session_analyzer_factory(mrz=False, face=False, processes=1)
+    analyzer = factory("session-c")  # as a test or a tool does: the factory itself is dropped at once
+    pool = factory.pool
+    assert pool is not None
+    pids = pool.pids()
+    del factory, pool
+    gc.collect()
+    analyzer.observe(frames[0])  # the pool still serves the analyzer that references it
+    assert analyzer.report()["frames"] == 1
+    del analyzer
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pids and not any(_running(pid) for pid in pids)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

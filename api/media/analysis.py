@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,9 +82,8 @@ class AnalyzerFactory:
     def __init__(self, engines: Engines, service: IdentService | None, processes: int = 0) -> None:
         self._engines, self._service = engines, service
         self.processes = processes
+        # A pool that nobody references any more (this factory and its analyzers gone) stops by itself.
         self.pool: AnalysisPool | None = AnalysisPool(engines.spec, processes) if processes else None
-        # A factory dropped without close() must not leave its processes behind until the server exits.
-        self._finalizer = weakref.finalize(self, _close_pool, self.pool) if self.pool is not None else None
 
     def warmup(self) -> None:
         if self.pool is not None:
@@ -94,8 +92,8 @@ class AnalyzerFactory:
             self._engines.load()
 
     def close(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer()
+        if self.pool is not None:
+            self.pool.close()
 
     def __call__(self, session_id: str) -> LiveAnalyzer:
         claim = self._service.claimed_identity(session_id, audit.SYSTEM) if self._service is not None else None
@@ -103,11 +101,6 @@ class AnalyzerFactory:
         if self.pool is not None:
             return self.pool.open(session_id, claim, reference_date)
         return SessionAnalyzerAdapter(build_session_analyzer(self._engines.load(), claim, reference_date))
-
-
-def _close_pool(pool: AnalysisPool | None) -> None:
-    if pool is not None:
-        pool.close()
 
 
 def session_analyzer_factory(

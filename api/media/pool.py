@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -109,7 +110,8 @@ class _Process:
         self.ready: Future[None] = Future()
         self.sessions: set[str] = set()
         self.alive = True
-        self._on_exit = on_exit
+        #: A weak reference to the pool's handler: a pool nobody uses any more can be collected (and stop).
+        self._on_exit: weakref.WeakMethod[Any] = weakref.WeakMethod(on_exit)
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
@@ -183,7 +185,9 @@ class _Process:
                 future.set_exception(died)
         if not self.ready.done():
             self.ready.set_exception(died)
-        self._on_exit(self)
+        handler = self._on_exit()
+        if handler is not None:
+            handler(self)
 
 
 class AnalysisPool:
@@ -200,6 +204,8 @@ class AnalysisPool:
         self._closed = False
         #: Pool processes that ended unexpectedly and were replaced.
         self.replaced = 0
+        # Stops the processes when the pool is closed, or collected unclosed (e.g. a factory dropped by a test).
+        self._finalizer = weakref.finalize(self, _stop_all, self._slots)
         #: Set when a process could not load its engines: the pool stops replacing processes (a broken
         #: installation would otherwise restart them forever) and says why on every open.
         self.failure: str | None = None
@@ -291,17 +297,25 @@ class AnalysisPool:
     def close(self) -> None:
         """Stop every pool process (their sessions' analyzers go with them)."""
         with self._lock:
-            if self._closed:
-                return
             self._closed = True
-            processes = [p for p in self._slots if p is not None]
-            self._slots = [None] * self.size
-        for process in processes:
-            process.stop()
+        self._finalizer()
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _stop_all(slots: list[_Process | None]) -> None:
+    """Empty ``slots`` (in place: the pool's own list) and stop the processes that were in it."""
+    processes = [p for p in slots if p is not None]
+    slots[:] = [None] * len(slots)
+    for process in processes:
+        process.stop()
+
+
+def _unlink(shm: SharedMemory) -> None:
+    shm.close()
+    shm.unlink()
 
 
 class PooledAnalyzer:
@@ -318,6 +332,7 @@ class PooledAnalyzer:
         self._claim, self._reference_date = claim, reference_date
         self._process: _Process | None = None
         self._shm: SharedMemory | None = None
+        self._shm_finalizer: Any = lambda: None
         self._guidance: tuple[str, ...] = ()
         self._report: Mapping[str, Any] | None = None
         self._report_at = 0.0
@@ -352,10 +367,10 @@ class PooledAnalyzer:
     def _frame_buffer(self, nbytes: int) -> SharedMemory:
         shm = self._shm
         if shm is None or shm.size < nbytes:
-            if shm is not None:
-                shm.close()
-                shm.unlink()
+            self._shm_finalizer()
             shm = self._shm = SharedMemory(create=True, size=nbytes)
+            # Unlinked on close(), or when an analyzer nobody closed is collected.
+            self._shm_finalizer = weakref.finalize(self, _unlink, shm)
         return shm
 
     def observe(self, frame: Frame) -> None:
@@ -423,7 +438,5 @@ class PooledAnalyzer:
             if process is not None:
                 process.call(Op.CLOSE, self.session_id)  # no wait: the reply only confirms
                 self._pool._release(process, self.session_id)  # noqa: SLF001
-            if self._shm is not None:
-                self._shm.close()
-                self._shm.unlink()
-                self._shm = None
+            self._shm_finalizer()
+            self._shm = None

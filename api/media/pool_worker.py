@@ -32,6 +32,9 @@ __all__ = ["EngineSpec", "Op", "Status", "LoadedEngines", "load_engines", "build
 
 #: Request id of the start-up reply (engines loaded or failed).
 READY_REQUEST_ID = 0
+#: OpenCV threads per pool process. The pool already runs one process per core, so OpenCV's own thread
+#: pool (one thread per core by default) would only oversubscribe the cores; results do not depend on it.
+OPENCV_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,9 @@ def worker_main(conn: Connection, spec: EngineSpec) -> None:
     """The pool process's entry point (spawn context): load the engines, then serve requests in order."""
     # Ctrl-C in the server's terminal reaches the whole process group: the server stops us (pipe closed).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import cv2
+
+    cv2.setNumThreads(OPENCV_THREADS)
     try:
         worker = _Worker(load_engines(spec))
     except Exception as exc:  # noqa: BLE001 - reported to the server, which logs it
