@@ -7,20 +7,25 @@ who still has a call open gets that call back instead of a new one.
 
 :class:`CallQueue` is the interface; :class:`DatabaseCallQueue` is the embedded implementation over the
 session table (the ``waiting`` status *is* the queue, so several workers on one PostgreSQL already share
-it: the core's optimistic lock on the session row lets only one agent win a customer). A Redis-backed
-queue (scale-out issue) implements the same protocol.
+it: the core's optimistic lock on the session row lets only one agent win a customer). One agent asking
+twice at once (a double click that two workers serve) gets one call, not two: ``take_next`` holds a lock per
+agent - a PostgreSQL advisory lock, shared by every worker, or a lock in this process on SQLite (one process).
+tests/scale/test_workers.py proves the assignment across two ``serve`` workers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import random
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -74,6 +79,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _advisory_key(agent_id: str) -> int:
+    """A signed 64-bit key for ``pg_advisory_xact_lock``, namespaced so no other lock user collides."""
+    digest = hashlib.blake2b(f"videoident.queue.agent:{agent_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class DatabaseCallQueue:
     """The embedded queue: waiting sessions in the core's table, assigned through :meth:`IdentService.start_call`."""
 
@@ -83,6 +94,22 @@ class DatabaseCallQueue:
         self._sessions = sessions
         self._rng = rng or secrets.SystemRandom()
         self._clock = clock
+        self._local_locks: dict[str, threading.Lock] = {}
+        self._local_locks_guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def _agent_lock(self, agent_id: str) -> Iterator[None]:
+        """Serialise one agent's ``take_next`` calls: across workers on PostgreSQL, in-process on SQLite."""
+        with self._sessions() as db:
+            if db.get_bind().dialect.name == "postgresql":
+                # Held by this session's transaction; released when the session closes (rollback).
+                db.execute(select(func.pg_advisory_xact_lock(_advisory_key(agent_id))))
+                yield
+                return
+        with self._local_locks_guard:
+            lock = self._local_locks.setdefault(agent_id, threading.Lock())
+        with lock:
+            yield
 
     def snapshot(self) -> QueueSnapshot:
         now = self._clock()
@@ -110,14 +137,15 @@ class DatabaseCallQueue:
 
     def take_next(self, agent_id: str) -> SessionView | None:
         """The agent's open call, else a random waiting customer moved to ``in_call`` for this agent."""
-        current = self.current_call(agent_id)
-        if current is not None:
-            return current
-        candidates = [call.session_id for call in self.snapshot().waiting]
-        self._rng.shuffle(candidates)
-        for session_id in candidates[:MAX_ASSIGN_TRIES]:
-            try:
-                return self._service.start_call(session_id, agent_id)
-            except (IllegalTransition, StaleDataError):
-                continue  # another agent got this one first (or it expired meanwhile)
-        return None
+        with self._agent_lock(agent_id):
+            current = self.current_call(agent_id)
+            if current is not None:
+                return current
+            candidates = [call.session_id for call in self.snapshot().waiting]
+            self._rng.shuffle(candidates)
+            for session_id in candidates[:MAX_ASSIGN_TRIES]:
+                try:
+                    return self._service.start_call(session_id, agent_id)
+                except (IllegalTransition, StaleDataError):
+                    continue  # another agent got this one first (or it expired meanwhile)
+            return None
