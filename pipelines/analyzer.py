@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipelines.document import DocumentLocator
+from pipelines.document_track import TRACK_FRAMES, VERIFY_EVERY, DocumentTracker
 from pipelines.frame import DocumentKind, DocumentSide, DocumentView, Frame, FrameContext, Stage
 from pipelines.hologram import HologramStage
 from pipelines.quality import FrameQuality, Guidance, QualityStage, assess_frame
@@ -38,7 +39,16 @@ if TYPE_CHECKING:  # the engines are the caller's; importing them here would loa
     from pipelines.identity import ClaimedIdentity
     from pipelines.liveness.active import Challenge
 
-__all__ = ["VERIFY_EVERY", "SECTIONS", "Still", "FrameObservation", "SessionAnalyzer", "FaceDetector", "build_analyzer"]
+__all__ = [
+    "TRACK_FRAMES",  # re-exported: how the document is tracked between frames (pipelines.document_track)
+    "VERIFY_EVERY",
+    "SECTIONS",
+    "Still",
+    "FrameObservation",
+    "SessionAnalyzer",
+    "FaceDetector",
+    "build_analyzer",
+]
 
 #: The report's check sections, in the order they are printed.
 SECTIONS = ("quality", "document", "tilt", "hologram", "mrz", "face", "liveness", "injection")
@@ -48,12 +58,6 @@ FaceDetector = Callable[[FrameContext], bool]
 #: Run the face detector on every n-th frame only (a HOG detector costs 30-60 ms on a 720p frame; the
 #: answer changes slowly).
 FACE_CHECK_EVERY = 10
-#: The previous corners are used as a tracking hint for this many frames after the document was last seen.
-TRACK_FRAMES = 3
-#: While tracking, every n-th frame still runs the full search and lets its best quad compete with the
-#: tracked one, so tracking cannot stay locked on a part of the card (measured on fixture scenes: without
-#: it a tracked quad could sit on the header text for 5+ frames).
-VERIFY_EVERY = 5
 #: After this many frames with a document, the majority kind (ID-1 or TD3) is passed to the locator.
 KIND_SETTLED_FRAMES = 5
 #: Document section: the document must be found in at least this many frames to pass...
@@ -142,7 +146,7 @@ class SessionAnalyzer:
         engines: Mapping[str, str] | None = None,
     ) -> None:
         self._lock = threading.Lock()
-        self._locator = locator or DocumentLocator()
+        self._tracker = DocumentTracker(locator)
         self._face_detector = face_detector
         self._quality = QualityStage()
         self._tilt = TiltStage(required_tilt_deg)
@@ -154,8 +158,6 @@ class SessionAnalyzer:
         self._engines = dict(engines or {})
         self._frames = 0
         self._last_t_s = 0.0
-        self._last_corners: np.ndarray | None = None
-        self._frames_since_doc = TRACK_FRAMES + 1
         self._face_visible: bool | None = None
         self._doc_frames = 0
         self._kinds: Counter[DocumentKind] = Counter()
@@ -177,14 +179,9 @@ class SessionAnalyzer:
         if probe.broken:
             self._quality.add(probe)
             return FrameObservation(frame.index, frame.t_s, None, probe, probe.issues)
-        hint = self._last_corners if self._frames_since_doc <= TRACK_FRAMES else None
         kind = self._kind() if self._doc_frames >= KIND_SETTLED_FRAMES else None
-        document = self._locator.locate(image, hint, verify=self._frames % VERIFY_EVERY == 0, kind=kind)
-        if document is None:
-            self._frames_since_doc += 1
-        else:
-            self._frames_since_doc = 0
-            self._last_corners = document.corners_px
+        document = self._tracker.locate(image, kind=kind)
+        if document is not None:
             self._doc_frames += 1
             self._kinds[document.kind] += 1
             self._sides[document.side] += 1

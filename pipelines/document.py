@@ -37,16 +37,23 @@ from pipelines.document_edges import (
     quads_from_lines,
     refine_corners,
 )
+from pipelines.document_geometry import (
+    metric_aspects_many,
+    order_corners_many,
+    plausible_many,
+    side_support_many,
+)
 from pipelines.document_side import classify_side
 from pipelines.frame import DocumentKind, DocumentView
 from pipelines.layouts import DOCUMENT_SIZE_MM, rectified_size_px
-from pipelines.tilt import DEFAULT_HFOV_DEG, CameraModel, estimate_pose, metric_aspect
+from pipelines.tilt import DEFAULT_HFOV_DEG, CameraModel, estimate_pose
 
 __all__ = [
     "WORK_WIDTH_PX",
     "MIN_CONFIDENCE",
     "Candidate",
     "DocumentLocator",
+    "Work",
     "order_corners",
     "rectify",
     "classify_side",
@@ -136,52 +143,12 @@ def order_corners(points: np.ndarray) -> np.ndarray:
     return pts[(np.arange(4) + start) % 4]
 
 
-def _is_landscape(quad: np.ndarray) -> bool:
-    """Whether the TL-TR and BR-BL sides are the long ones. ID documents are shown in landscape (the
-    customer page asks for it); a portrait-shaped quad is a photo, a door or a phone, not the card."""
-    top = np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])
-    side = np.linalg.norm(quad[2] - quad[1]) + np.linalg.norm(quad[3] - quad[0])
-    return bool(top > side)
-
-
 def rectify(image: np.ndarray, corners_px: np.ndarray, kind: DocumentKind) -> np.ndarray:
     """The document warped flat: BGR uint8 of :func:`pipelines.layouts.rectified_size_px` for ``kind``."""
     width, height = rectified_size_px(kind)
     dst = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(np.asarray(corners_px, dtype=np.float32), dst)
     return cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _interior_angles_ok(quad: np.ndarray) -> bool:
-    prev = np.roll(quad, 1, axis=0) - quad
-    nxt = np.roll(quad, -1, axis=0) - quad
-    norms = np.linalg.norm(prev, axis=1) * np.linalg.norm(nxt, axis=1)
-    if float(norms.min()) < 1e-6:
-        return False
-    cosines = np.sum(prev * nxt, axis=1) / norms
-    limit = math.cos(math.radians(MIN_INTERIOR_ANGLE_DEG))  # angle in [min, 180 - min] <=> |cos| <= limit
-    return bool(np.all(np.abs(cosines) <= limit))
-
-
-def _side_support(grad_x: np.ndarray, grad_y: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """Per side (4,), the fraction of sample points with a strong gradient across the side."""
-    h, w = grad_x.shape
-    quad = np.asarray(quad, dtype=np.float32)
-    direction = np.roll(quad, -1, axis=0) - quad  # (4, 2)
-    length = np.linalg.norm(direction, axis=1)
-    if float(length.min()) < 1e-3:
-        return np.zeros(4, dtype=np.float32)
-    normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1) / length[:, None]
-    t = (0.04 + 0.92 * (np.arange(SIDE_SAMPLES, dtype=np.float32) + 0.5) / SIDE_SAMPLES)[None, :, None]
-    pts = quad[:, None, :] + t * direction[:, None, :]  # (4, S, 2)
-    offsets = np.array([-1.0, 0.0, 1.0], dtype=np.float32)[None, None, :, None]
-    probe = pts[:, :, None, :] + offsets * normal[:, None, None, :]  # (4, S, 3, 2)
-    xs = np.clip(np.rint(probe[..., 0]).astype(np.int32), 0, w - 1)
-    ys = np.clip(np.rint(probe[..., 1]).astype(np.int32), 0, h - 1)
-    across = np.abs(grad_x[ys, xs] * normal[:, None, None, 0] + grad_y[ys, xs] * normal[:, None, None, 1])
-    best = across.max(axis=2)  # (4, S)
-    inside = (pts[..., 0] >= 0) & (pts[..., 0] < w) & (pts[..., 1] >= 0) & (pts[..., 1] < h)
-    return np.mean((best >= MIN_EDGE_GRADIENT) & inside, axis=1).astype(np.float32)
 
 
 def _interior_texture(magnitude: np.ndarray, quad: np.ndarray) -> float:
@@ -221,18 +188,6 @@ def _outside_texture(magnitude: np.ndarray, quad: np.ndarray) -> float:
     return float(np.mean(strong))
 
 
-def _best_kind(
-    corners_px: np.ndarray, camera: CameraModel, expected: DocumentKind | None = None
-) -> tuple[DocumentKind, float] | None:
-    aspect = metric_aspect(corners_px, camera)
-    if aspect is None or not np.isfinite(aspect) or aspect <= 0:
-        return None
-    kinds = ASPECT if expected is None else {expected: ASPECT[expected]}
-    errors = {kind: abs(math.log(aspect / nominal)) for kind, nominal in kinds.items()}
-    kind = min(errors, key=lambda k: errors[k])
-    return kind, errors[kind]
-
-
 def _rank(candidate: Candidate) -> tuple[float, float]:
     return -candidate.confidence, -float(cv2.contourArea(candidate.corners_px))
 
@@ -259,8 +214,10 @@ def _contains(outer: np.ndarray, inner: Candidate) -> bool:
 
 
 @dataclass(frozen=True)
-class _Work:
-    """The downscaled frame and its gradients, computed once per frame."""
+class Work:
+    """One frame prepared for the locator, computed once per frame: the copy downscaled by ``1 / scale``
+    (BGR uint8), its blurred grey (uint8) and Sobel gradients (float32), the camera model of that copy,
+    and the full-resolution grey (uint8) for refinement."""
 
     scale: float
     small: np.ndarray
@@ -269,6 +226,7 @@ class _Work:
     grad_y: np.ndarray
     magnitude: np.ndarray
     camera: CameraModel
+    full_grey: np.ndarray
 
 
 class DocumentLocator:
@@ -279,7 +237,11 @@ class DocumentLocator:
         self.hfov_deg = hfov_deg
         self.work_width_px = work_width_px
 
-    def _prepare(self, image: np.ndarray) -> _Work:
+    def prepare(self, image: np.ndarray) -> Work | None:
+        """``image`` (BGR uint8 (H, W, 3)) prepared for :meth:`locate_prepared`; None when it is not a
+        usable frame (wrong shape, smaller than 32 px)."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 32 or image.shape[1] < 32:
+            return None
         h, w = image.shape[:2]
         factor = max(1, math.ceil(w / self.work_width_px))  # integer: INTER_AREA's fast path
         scale = 1.0 / factor
@@ -289,43 +251,67 @@ class DocumentLocator:
         grad_x = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
         grad_y = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
         magnitude = cv2.magnitude(grad_x, grad_y)
-        return _Work(scale, small, grey, grad_x, grad_y, magnitude, CameraModel(sw, sh, self.hfov_deg))
+        full_grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        camera = CameraModel(sw, sh, self.hfov_deg)
+        return Work(scale, small, grey, grad_x, grad_y, magnitude, camera, full_grey)
 
-    def _score(self, work: _Work, quad: np.ndarray, kind: DocumentKind | None = None) -> Candidate | None:
+    def _score(self, work: Work, quad: np.ndarray, kind: DocumentKind | None = None) -> Candidate | None:
         """Score one quad given in work pixels; None when it is not a credible document."""
-        ordered = order_corners(quad)
-        if not _is_landscape(ordered) or not _interior_angles_ok(ordered):
-            return None
-        if not cv2.isContourConvex(ordered.reshape(4, 1, 2)):
-            return None
-        kind_err = _best_kind(ordered, work.camera, kind)
+        scored = self._score_many(work, np.asarray(quad, dtype=np.float32).reshape(1, 4, 2), kind)
+        return scored[0] if scored else None
+
+    def _score_many(self, work: Work, quads: np.ndarray, kind: DocumentKind | None = None) -> list[Candidate]:
+        """Score quads (N, 4, 2) given in work pixels: the credible ones, as candidates. The geometric tests
+        and the edge support run on all quads at once; texture only on the few that pass them."""
+        if len(quads) == 0:
+            return []
+        ordered = order_corners_many(quads)
+        ordered = ordered[plausible_many(ordered, MIN_INTERIOR_ANGLE_DEG)]
+        if len(ordered) == 0:
+            return []
+        aspects = metric_aspects_many(ordered, work.camera.matrix)
+        kinds = list(ASPECT) if kind is None else [kind]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            errors = np.stack([np.abs(np.log(aspects / ASPECT[k])) for k in kinds], axis=1)  # (N, kinds)
+        errors = np.where(np.isfinite(errors), errors, np.inf)
+        best_kind = np.argmin(errors, axis=1)
+        best_error = errors[np.arange(len(ordered)), best_kind]
         limit = MAX_ASPECT_LOG_ERROR if kind is None else MAX_KNOWN_ASPECT_LOG_ERROR
-        if kind_err is None or kind_err[1] > limit:
-            return None
-        support = _side_support(work.grad_x, work.grad_y, ordered)
-        if float(support.min()) < MIN_SIDE_SUPPORT or float(support.mean()) < MIN_MEAN_SUPPORT:
-            return None
-        texture = _interior_texture(work.magnitude, ordered)
-        if texture < MIN_TEXTURE:
-            return None
-        width_fraction = float(np.linalg.norm(ordered[1] - ordered[0])) / work.grey.shape[1]
-        outside = _outside_texture(work.magnitude, ordered)
-        return Candidate(
-            ordered / work.scale,
-            kind_err[0],
-            float(support.mean()),
-            float(support.min()),
-            kind_err[1],
-            texture,
-            width_fraction,
-            outside,
-        )
+        keep = best_error <= limit
+        ordered, best_kind, best_error = ordered[keep], best_kind[keep], best_error[keep]
+        if len(ordered) == 0:
+            return []
+        # float32 fractions compared in float64, as the single-quad scoring always did (14/40 < 0.35).
+        support = side_support_many(work.grad_x, work.grad_y, ordered, SIDE_SAMPLES, MIN_EDGE_GRADIENT)
+        support = support.astype(np.float64)
+        keep = (support.min(axis=1) >= MIN_SIDE_SUPPORT) & (support.mean(axis=1) >= MIN_MEAN_SUPPORT)
+        candidates = []
+        for index in np.flatnonzero(keep):
+            quad = ordered[index]
+            texture = _interior_texture(work.magnitude, quad)
+            if texture < MIN_TEXTURE:
+                continue
+            width_fraction = float(np.linalg.norm(quad[1] - quad[0])) / work.grey.shape[1]
+            candidates.append(
+                Candidate(
+                    quad / work.scale,
+                    kinds[int(best_kind[index])],
+                    float(support[index].mean()),
+                    float(support[index].min()),
+                    float(best_error[index]),
+                    texture,
+                    width_fraction,
+                    _outside_texture(work.magnitude, quad),
+                )
+            )
+        return candidates
 
     def candidates(self, image: np.ndarray) -> list[Candidate]:
         """All credible candidates of a full search, best first, in full-resolution pixels (unrefined)."""
-        return self._search(self._prepare(image))
+        work = self.prepare(image)
+        return [] if work is None else self._search(work)
 
-    def _search(self, work: _Work, kind: DocumentKind | None = None) -> list[Candidate]:
+    def _search(self, work: Work, kind: DocumentKind | None = None) -> list[Candidate]:
         sh, sw = work.grey.shape
         min_side = MIN_WIDTH_FRACTION * sw
         min_area = min_side * min_side / ASPECT[DocumentKind.ID1]
@@ -337,7 +323,8 @@ class DocumentLocator:
             canny = cv2.Canny(channel, lo, hi)
             quads.extend(quads_from_edges(cv2.dilate(canny, kernel), min_area, max_area))
         quads.extend(quads_from_lines(work.grey, min_side))
-        results = [c for c in (self._score(work, q, kind) for q in dedupe(quads)) if c is not None]
+        unique = dedupe(quads)
+        results = self._score_many(work, np.stack(unique), kind) if unique else []
         best = _select(results)
         return [] if best is None else [best, *sorted((c for c in results if c is not best), key=_rank)]
 
@@ -356,17 +343,30 @@ class DocumentLocator:
         ``kind``: the session's document kind once known; only quads of its aspect ratio are then taken
         (within :data:`MAX_KNOWN_ASPECT_LOG_ERROR`), so a card cut short by a faint edge cannot pass for
         a passport page."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 32 or image.shape[1] < 32:
+        work = self.prepare(image)
+        if work is None:
             return None
-        work = self._prepare(image)
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return self.locate_prepared(image, work, hint, verify, kind)[0]
+
+    def locate_prepared(
+        self,
+        image: np.ndarray,
+        work: Work,
+        hint: np.ndarray | None = None,
+        verify: bool = False,
+        kind: DocumentKind | None = None,
+    ) -> tuple[DocumentView | None, bool]:
+        """:meth:`locate` on a frame already prepared (``work = self.prepare(image)``); also says whether
+        the full search ran (False: the hint was snapped and kept)."""
+        grey = work.full_grey
         band = REFINE_BAND_WORK_PX / work.scale
         tracked: Candidate | None = None
         if hint is not None and np.all(np.isfinite(hint)):
             snapped = refine_corners(grey, np.asarray(hint, dtype=np.float32).reshape(4, 2), 3 * band)
             snapped = refine_corners(grey, snapped, band)
             tracked = self._score(work, snapped * work.scale, kind)
-        if tracked is not None and tracked.confidence >= TRACK_CONFIDENCE and not verify:
+        searched = not (tracked is not None and tracked.confidence >= TRACK_CONFIDENCE and not verify)
+        if tracked is not None and not searched:
             best = tracked
         else:
             refined: list[Candidate] = [] if tracked is None else [tracked]
@@ -381,13 +381,13 @@ class DocumentLocator:
                         refined.append(rescored)
             chosen = _select(refined)
             if chosen is None or chosen.confidence < MIN_CONFIDENCE:
-                return None
+                return None, searched
             best = chosen
         kind = best.kind
         side, corners = classify_side(image, best.corners_px, kind)
         rectified = rectify(image, corners, kind)
         pose = estimate_pose(corners, kind, CameraModel.for_image(image, self.hfov_deg))
-        return DocumentView(
+        view = DocumentView(
             corners_px=corners.astype(np.float32),
             rectified=rectified,
             kind=kind,
@@ -396,5 +396,6 @@ class DocumentLocator:
             pitch_deg=None if pose is None else pose.pitch_deg,
             confidence=best.confidence,
         )
+        return view, searched
 
 

@@ -57,6 +57,9 @@ MIN_LINE_FRACTION = 0.3
 MERGE_DIST_PX = 3.0
 MERGE_COS = 0.9986
 LINE_REACH = 0.6
+#: Two opposite sides whose ends differ by more than this (work px) also give a quad cut to their common
+#: extent (a card side continued by the straight edge of the hand behind it: fixture nl-id back, 720p).
+CLIP_MIN_PX = 6.0
 #: Refinement: a refined side point further than this (full-res px) from the fitted line is an outlier.
 REFINE_INLIER_PX = 1.5
 
@@ -65,13 +68,10 @@ def quads_from_edges(edges: np.ndarray, min_area: float, max_area: float) -> lis
     contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     quads: list[np.ndarray] = []
     segment_budget = MAX_SEGMENT_CONTOURS
-    contours = sorted(contours, key=lambda c: -cv2.boundingRect(c)[2] * cv2.boundingRect(c)[3])
-    for contour in contours:
-        if len(contour) < 4:
-            continue
-        x, y, cw, ch = cv2.boundingRect(contour)
-        if cw * ch < min_area:
-            continue
+    # Contours too small to hold the card are dropped before anything else (most of an edge map's).
+    boxes = [(cv2.boundingRect(c), c) for c in contours if len(c) >= 4]
+    boxes = sorted(((r, c) for r, c in boxes if r[2] * r[3] >= min_area), key=lambda rc: -rc[0][2] * rc[0][3])
+    for (_, _, cw, ch), contour in boxes:
         hull = cv2.convexHull(contour)
         area = cv2.contourArea(hull)
         if not min_area <= area <= max_area:
@@ -100,29 +100,32 @@ def quads_from_edges(edges: np.ndarray, min_area: float, max_area: float) -> lis
 def _merge_lines(segments: np.ndarray, max_lines: int) -> np.ndarray:
     """Greedy merge of collinear segments (N, 4) x1 y1 x2 y2, longest first: (M, 4) merged segments."""
     lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
-    merged: list[np.ndarray] = []
+    capacity = 3 * max_lines
+    starts = np.zeros((capacity, 2))  # each merged line: start point, end point, unit direction, normal
+    ends = np.zeros((capacity, 2))
+    dirs = np.zeros((capacity, 2))
+    normals = np.zeros((capacity, 2))
+    count = 0
     for k in np.argsort(lengths)[::-1]:
         seg = segments[k].astype(np.float64)
         p, q = seg[:2], seg[2:]
         d = (q - p) / max(float(np.linalg.norm(q - p)), 1e-9)
-        normal = np.array([-d[1], d[0]])
-        for i, line in enumerate(merged):
-            a, b = line[:2], line[2:]
-            ld = (b - a) / max(float(np.linalg.norm(b - a)), 1e-9)
-            if abs(float(np.dot(ld, d))) < MERGE_COS:
+        if count:
+            a, ld, ln = starts[:count], dirs[:count], normals[:count]
+            near = (np.abs(ld @ d) >= MERGE_COS) & (np.abs(np.sum((p - a) * ln, axis=1)) <= MERGE_DIST_PX)
+            near &= np.abs(np.sum((q - a) * ln, axis=1)) <= MERGE_DIST_PX
+            hits = np.flatnonzero(near)
+            if len(hits):
+                i = int(hits[0])
+                a_i, ld_i = starts[i].copy(), dirs[i]
+                ts = [float(np.dot(point - a_i, ld_i)) for point in (a_i, ends[i], p, q)]
+                starts[i], ends[i] = a_i + min(ts) * ld_i, a_i + max(ts) * ld_i
                 continue
-            ln = np.array([-ld[1], ld[0]])
-            if abs(float(np.dot(p - a, ln))) > MERGE_DIST_PX or abs(float(np.dot(q - a, ln))) > MERGE_DIST_PX:
-                continue
-            ts = [0.0, float(np.dot(b - a, ld)), float(np.dot(p - a, ld)), float(np.dot(q - a, ld))]
-            merged[i] = np.concatenate([a + min(ts) * ld, a + max(ts) * ld])
+        starts[count], ends[count], dirs[count], normals[count] = p, q, d, (-d[1], d[0])
+        count += 1
+        if count >= capacity:
             break
-        else:
-            merged.append(np.concatenate([p, q]))
-            _ = normal
-        if len(merged) >= 3 * max_lines:
-            break
-    result = np.array(merged) if merged else np.zeros((0, 4))
+    result = np.concatenate([starts[:count], ends[:count]], axis=1)
     lengths = np.hypot(result[:, 2] - result[:, 0], result[:, 3] - result[:, 1])
     return result[np.argsort(lengths)[::-1][:max_lines]]
 
@@ -148,10 +151,15 @@ def quads_from_lines(grey: np.ndarray, min_side: float) -> list[np.ndarray]:
     quads: list[np.ndarray] = []
     # Two opposite sides alone (the other two hidden or too faint): their end points are the corners
     # up to the rounded corners and a thumb; refinement snaps the quad onto the real outline.
-    for lines in (horizontal, vertical):
+    for axis, lines in ((0, horizontal), (1, vertical)):
         for i, j in itertools.combinations(range(len(lines)), 2):
             a, b = lines[i], lines[j]
             quads.append(np.array([a[:2], a[2:], b[2:], b[:2]], dtype=np.float32))
+            # One side may run on into the hand or the arm beyond the card's corner (the same straight
+            # edge continues): both sides cut to their common extent give that corner instead.
+            clipped = _clip_to_overlap(a, b, axis)
+            if clipped is not None:
+                quads.append(clipped)
     if len(horizontal) < 2 or len(vertical) < 2:
         return quads
     # Every horizontal line meets every vertical one once: precompute where, and whether that point lies
@@ -181,6 +189,27 @@ def quads_from_lines(grey: np.ndarray, min_side: float) -> list[np.ndarray]:
                     )
                 )
     return quads
+
+
+def _clip_to_overlap(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray | None:
+    """The quad of two roughly parallel segments a, b (x1 y1 x2 y2, oriented along ``axis``: 0 = x for
+    near-horizontal, 1 = y for near-vertical) cut to the range of ``axis`` both cover; None when that is
+    what their end points give already (within CLIP_MIN_PX) or they do not overlap by half."""
+    lo = max(a[axis], b[axis])
+    hi = min(a[axis + 2], b[axis + 2])
+    longest = max(a[axis + 2] - a[axis], b[axis + 2] - b[axis])
+    if hi - lo < 0.5 * longest:
+        return None
+    if max(abs(a[axis] - b[axis]), abs(a[axis + 2] - b[axis + 2])) < CLIP_MIN_PX:
+        return None
+
+    def at(segment: np.ndarray, value: float) -> np.ndarray:
+        p, q = segment[:2], segment[2:]
+        span = q[axis] - p[axis]
+        t = 0.0 if abs(span) < 1e-9 else (value - p[axis]) / span
+        return p + t * (q - p)
+
+    return np.array([at(a, lo), at(a, hi), at(b, hi), at(b, lo)], dtype=np.float32)
 
 
 def _near_segment(point: np.ndarray, segment: np.ndarray) -> bool:
@@ -281,38 +310,37 @@ def refine_corners(grey: np.ndarray, corners_px: np.ndarray, band_px: float) -> 
     band = max(2.0, band_px)
     offsets = np.arange(-band, band + 0.5, 0.5)
     t = 0.06 + 0.88 * (np.arange(SIDE_SAMPLES) + 0.5) / SIDE_SAMPLES
+    # All four sides at once: (4 sides, S samples along, O offsets across).
+    ends = np.roll(quad, -1, axis=0)
+    directions = (ends - quad) / np.maximum(np.linalg.norm(ends - quad, axis=1), 1e-9)[:, None]
+    normals = np.stack([-directions[:, 1], directions[:, 0]], axis=1)
+    base = quad[:, None, :] + t[None, :, None] * (ends - quad)[:, None, :]  # (4, S, 2)
+    grid = base[:, :, None, :] + offsets[None, None, :, None] * normals[:, None, None, :]  # (4, S, O, 2)
+    map_x = grid[..., 0].reshape(4 * SIDE_SAMPLES, -1).astype(np.float32)
+    map_y = grid[..., 1].reshape(4 * SIDE_SAMPLES, -1).astype(np.float32)
+    profile = cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    deriv = np.diff(profile.reshape(4, SIDE_SAMPLES, -1), axis=2)  # (4, S, O - 1)
+    rising = deriv.clip(min=0).sum(axis=(1, 2))
+    falling = (-deriv).clip(min=0).sum(axis=(1, 2))
+    polarity = np.where(rising >= falling, 1.0, -1.0)
+    # Nearer edges are preferred (an inner print line must not beat a weaker card edge).
+    signed = deriv * polarity[:, None, None] * (1.0 - 0.5 * np.abs(offsets[:-1] + 0.25) / band)[None, None, :]
+    idx = np.argmax(signed, axis=2)  # (4, S)
+    strength = np.take_along_axis(signed, idx[..., None], axis=2)[..., 0]
+    good = (strength >= MIN_EDGE_GRADIENT / 8.0) & (idx > 0) & (idx < deriv.shape[2] - 1)
+    good &= (base[..., 0] >= 1) & (base[..., 0] < w - 1) & (base[..., 1] >= 1) & (base[..., 1] < h - 1)
+    left = np.take_along_axis(signed, np.clip(idx - 1, 0, None)[..., None], axis=2)[..., 0]
+    right = np.take_along_axis(signed, np.clip(idx + 1, None, deriv.shape[2] - 1)[..., None], axis=2)[..., 0]
+    denom = left - 2 * strength + right
+    sub = np.where(np.abs(denom) > 1e-6, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
+    # deriv[k] sits between offsets[k] and offsets[k+1].
+    pos = offsets[0] + (idx + 0.5 + np.clip(sub, -0.5, 0.5)) * 0.5  # (4, S)
+    points = base + pos[..., None] * normals[:, None, :]
     lines: list[tuple[np.ndarray, np.ndarray]] = []
     for i in range(4):
-        a, b = quad[i], quad[(i + 1) % 4]
-        direction = (b - a) / max(np.linalg.norm(b - a), 1e-9)
-        normal = np.array([-direction[1], direction[0]])
-        base = a[None, :] + t[:, None] * (b - a)[None, :]
-        grid = base[:, None, :] + offsets[None, :, None] * normal[None, None, :]
-        map_x = grid[:, :, 0].astype(np.float32)
-        map_y = grid[:, :, 1].astype(np.float32)
-        profile = cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        deriv = np.diff(profile, axis=1)
-        polarity = 1.0 if float(np.sum(deriv.clip(min=0))) >= float(np.sum((-deriv).clip(min=0))) else -1.0
-        # Nearer edges are preferred (an inner print line must not beat a weaker card edge).
-        signed = deriv * polarity * (1.0 - 0.5 * np.abs(offsets[:-1] + 0.25) / band)[None, :]
-        idx = np.argmax(signed, axis=1)
-        strength = signed[np.arange(len(idx)), idx]
-        good = (strength >= MIN_EDGE_GRADIENT / 8.0) & (idx > 0) & (idx < deriv.shape[1] - 1)
-        good &= (base[:, 0] >= 1) & (base[:, 0] < w - 1) & (base[:, 1] >= 1) & (base[:, 1] < h - 1)
-        rows = np.nonzero(good)[0]
-        if len(rows) < 6:
-            lines.append((a, direction))
-            continue
-        left = signed[rows, idx[rows] - 1]
-        mid = signed[rows, idx[rows]]
-        right = signed[rows, idx[rows] + 1]
-        denom = left - 2 * mid + right
-        sub = np.where(np.abs(denom) > 1e-6, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
-        # deriv[k] sits between offsets[k] and offsets[k+1].
-        pos = offsets[0] + (idx[rows] + 0.5 + np.clip(sub, -0.5, 0.5)) * 0.5
-        pts = base[rows] + pos[:, None] * normal[None, :]
-        fitted = _fit_line(pts)
-        lines.append(fitted if fitted is not None else (a, direction))
+        rows = np.flatnonzero(good[i])
+        fitted = _fit_line(points[i, rows]) if len(rows) >= 6 else None
+        lines.append(fitted if fitted is not None else (quad[i], directions[i]))
     refined = []
     for i in range(4):
         p = _intersect(lines[i - 1][0], lines[i - 1][1], lines[i][0], lines[i][1])

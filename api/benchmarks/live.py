@@ -7,8 +7,9 @@
 What it measures:
 
 - ``speed``: CPU time (``time.process_time``, one thread) per frame at 640x480 and 1280x720 of
-  (a) document location + tilt as the analyzer runs it (tracking the previous corners, a full search
-  every :data:`pipelines.analyzer.VERIFY_EVERY` frames), (b) a full search on every frame, and
+  (a) document location + tilt as the analyzer runs it (:class:`pipelines.document_track.DocumentTracker`:
+  optical flow + edge snap, a full search when that fails and every
+  :data:`pipelines.document_track.VERIFY_EVERY` frames), (b) a full search on every frame, and
   (c) the whole analyzer without MRZ/face stages (location, quality, tilt, hologram); reported as ms per
   frame and frames per core-second. Frames are rendered before the clock starts.
 - ``corners``: over scenes of every template, frames where the whole card is in view (all corners
@@ -32,8 +33,9 @@ import numpy as np
 
 from fixtures.attacks import Attack
 from fixtures.scenes import SceneSpec, generate_scene
-from pipelines.analyzer import VERIFY_EVERY, SessionAnalyzer
+from pipelines.analyzer import SessionAnalyzer
 from pipelines.document import DocumentLocator
+from pipelines.document_track import DocumentTracker
 from pipelines.frame import Frame
 from pipelines.layouts import Template
 
@@ -56,11 +58,10 @@ def speed(quick: bool) -> dict[str, Any]:
     for size in ((640, 480), (1280, 720)):
         frames = _frames(Template.NL_ID, size, 2.0 if quick else 6.0, seed=11)
         locator = DocumentLocator()
+        tracker = DocumentTracker(locator)
         started = time.process_time()
-        hint = None
         for frame in frames:
-            view = locator.locate(frame.image, hint, verify=frame.index % VERIFY_EVERY == 0)
-            hint = None if view is None else view.corners_px
+            tracker.locate(frame.image)
         tracked = (time.process_time() - started) / len(frames)
         started = time.process_time()
         for frame in frames:
@@ -73,6 +74,8 @@ def speed(quick: bool) -> dict[str, Any]:
         analysed = (time.process_time() - started) / len(frames)
         out[f"{size[0]}x{size[1]}"] = {
             "frames": len(frames),
+            "frames_tracked": tracker.tracked_frames,
+            "full_searches": tracker.full_searches,
             "locate_tilt_tracked_ms": round(1000 * tracked, 1),
             "locate_tilt_full_search_ms": round(1000 * full, 1),
             "analyzer_ms": round(1000 * analysed, 1),
