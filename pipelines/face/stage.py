@@ -27,6 +27,7 @@ __all__ = [
     "LIVE_INTERVAL_S",
     "PORTRAIT_INTERVAL_S",
     "LIVE_ENCODINGS",
+    "PORTRAIT_ENCODINGS",
     "MAX_ENCODINGS",
     "SEVERAL_FACES_SHARE",
 ]
@@ -45,15 +46,22 @@ GOOD_PORTRAIT_FACE_PX = 80.0
 #: Live quality (0..1, see ``rate_face``) that counts as a good frame.
 GOOD_LIVE_QUALITY = 0.7
 #: Live frames encoded for the comparison; the decision uses the median distance (robust to one bad
-#: frame) and they come from frames at least :data:`LIVE_MIN_GAP_S` apart (different moments).
+#: frame) and they come from frames at least :data:`LIVE_MIN_GAP_S` apart (different moments). This is
+#: also the hard cap on live encodings per session: however often the result is polled, a live frame
+#: once encoded stays in the decision (encodings are never thrown away and redone).
 LIVE_ENCODINGS = 3
 LIVE_MIN_GAP_S = 0.5
-#: Hard cap on encodings per session (portrait re-encodes when a better view arrives + live frames):
-#: 8 x 0.15 s = 1.2 s of the 1.5 s per-session face budget in the issue.
-MAX_ENCODINGS = 8
-#: When the result is asked for repeatedly (the console polls), a new best frame is encoded only if its
-#: quality beats the weakest of the already encoded ones by this factor.
-REENCODE_GAIN = 1.15
+#: Portrait encodings per session: the first view, and once more if the card comes much closer (a view
+#: with :data:`PORTRAIT_IMPROVEMENT` more camera pixels while the kept one was below
+#: :data:`GOOD_PORTRAIT_FACE_PX`).
+PORTRAIT_ENCODINGS = 2
+#: Hard cap on encodings per session: 5 x 0.1-0.15 s (one encoding, ../shared/notes/faces.md) = 0.5-0.75 s
+#: of the issue's 1.5 s per-session face budget; detection and landmarks take the rest.
+MAX_ENCODINGS = LIVE_ENCODINGS + PORTRAIT_ENCODINGS
+#: Live candidates are encoded lazily: the first as soon as the result is asked (a quick score), the
+#: others only once a candidate of :data:`GOOD_LIVE_QUALITY` exists or :data:`LIVE_SETTLE_S` seconds of
+#: live frames were rated (the best of a weak session is then all there is).
+LIVE_SETTLE_S = 2.0
 #: Live candidates kept in memory (face crops only, never written anywhere).
 KEEP_CANDIDATES = 12
 #: A portrait must have this many more camera pixels than the kept one to replace it (avoids re-encoding
@@ -81,6 +89,8 @@ class _Counters:
     several: int = 0
     portrait_checked: int = 0
     encodings: int = 0
+    portrait_encodings: int = 0
+    live_encodings: int = 0
     problems: dict[str, int] = field(default_factory=dict)
 
 
@@ -108,7 +118,9 @@ class FaceStage:
         if self._portrait is not None and self._portrait.source_face_px >= GOOD_PORTRAIT_FACE_PX:
             portrait_interval = SATISFIED_INTERVAL_S
         live_interval = LIVE_INTERVAL_S
-        if sum(c.quality.score >= GOOD_LIVE_QUALITY for c in self._chosen_live()) >= LIVE_ENCODINGS:
+        if self.counters.live_encodings >= LIVE_ENCODINGS or (
+            sum(c.quality.score >= GOOD_LIVE_QUALITY for c in self._chosen_live()) >= LIVE_ENCODINGS
+        ):
             live_interval = SATISFIED_INTERVAL_S
         if context.document is not None and frame.t_s - self._last_portrait_t >= portrait_interval:
             self._last_portrait_t = frame.t_s
@@ -152,21 +164,59 @@ class FaceStage:
                 self._live.remove(min(unencoded, key=lambda c: c.quality.score))
 
     # -- decision --------------------------------------------------------------------------------------
-    def _encode(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
-        if self.counters.encodings >= MAX_ENCODINGS:
-            return None
+    def _encode(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         from models.face import FaceBox
 
         self.counters.encodings += 1
         return self.engine.encode(crop, FaceBox(*box))
 
-    def _chosen_live(self) -> list[_Live]:
-        chosen: list[_Live] = []
+    def _encode_portrait(self) -> None:
+        """Encode the kept portrait if it is new and the portrait budget allows (a second encoding only for
+        a clearly better view than a weak first one)."""
+        p = self._portrait
+        if p is None or (self._portrait_encoding is not None and self._portrait_encoding[0] is p):
+            return
+        if self.counters.portrait_encodings >= PORTRAIT_ENCODINGS:
+            return
+        if self._portrait_encoding is not None:
+            old = self._portrait_encoding[0]
+            weak = old.source_face_px < GOOD_PORTRAIT_FACE_PX
+            if not weak or p.source_face_px < old.source_face_px * PORTRAIT_IMPROVEMENT:
+                return
+        self.counters.portrait_encodings += 1
+        self._portrait_encoding = (p, self._encode(p.crop, p.face.box.as_tuple()))
+
+    def _encode_live(self) -> None:
+        """Encode chosen live candidates, at most :data:`LIVE_ENCODINGS` per session, lazily (see
+        :data:`LIVE_SETTLE_S`)."""
+        encoded = [c for c in self._live if c.encoding is not None]
+        if not self._live:
+            return
+        first_t = min(c.t_s for c in self._live)
+        settled = (
+            max(c.t_s for c in self._live) - first_t >= LIVE_SETTLE_S
+            or any(c.quality.score >= GOOD_LIVE_QUALITY for c in self._live)
+        )
+        for candidate in self._chosen_live(encoded):
+            if self.counters.live_encodings >= LIVE_ENCODINGS:
+                return
+            if candidate.encoding is not None:
+                continue
+            if encoded and not settled:
+                return  # a quick first score is there; wait for a good frame before spending the rest
+            self.counters.live_encodings += 1
+            candidate.encoding = self._encode(candidate.crop, candidate.box_in_crop)
+            encoded.append(candidate)
+
+    def _chosen_live(self, encoded: list[_Live] | None = None) -> list[_Live]:
+        """Up to :data:`LIVE_ENCODINGS` candidates, frames :data:`LIVE_MIN_GAP_S` apart: the ``encoded``
+        ones first (they are paid for and stay), then the best by quality."""
+        chosen: list[_Live] = list(encoded or [])[:LIVE_ENCODINGS]
         for candidate in sorted(self._live, key=lambda c: c.quality.score, reverse=True):
-            if all(abs(candidate.t_s - c.t_s) >= LIVE_MIN_GAP_S for c in chosen):
-                chosen.append(candidate)
-            if len(chosen) == LIVE_ENCODINGS:
+            if len(chosen) >= LIVE_ENCODINGS:
                 break
+            if candidate not in chosen and all(abs(candidate.t_s - c.t_s) >= LIVE_MIN_GAP_S for c in chosen):
+                chosen.append(candidate)
         return chosen
 
     def _measurements(self) -> dict[str, Any]:
@@ -200,22 +250,10 @@ class FaceStage:
             return CheckResult.inconclusive(
                 self.name, code, "no usable view of the customer's face yet: look straight into the camera", **m
             )
-        if self._portrait_encoding is None or self._portrait_encoding[0] is not self._portrait:
-            p = self._portrait
-            encoding = self._encode(p.crop, p.face.box.as_tuple())
-            if encoding is not None:
-                self._portrait_encoding = (p, encoding)
-        for candidate in self._chosen_live():
-            if candidate.encoding is None:
-                have = sorted((c.quality.score for c in self._live if c.encoding is not None), reverse=True)
-                have = have[:LIVE_ENCODINGS]
-                if len(have) >= LIVE_ENCODINGS and candidate.quality.score <= have[-1] * REENCODE_GAIN:
-                    continue  # not clearly better than what is already encoded: save the 0.1-0.2 s
-                candidate.encoding = self._encode(candidate.crop, candidate.box_in_crop)
-        # Once the budget is spent, the best candidates that were encoded carry the decision.
-        encoded = sorted((c for c in self._live if c.encoding is not None), key=lambda c: -c.quality.score)
-        encoded = encoded[:LIVE_ENCODINGS]
-        if self._portrait_encoding is None or not encoded:
+        self._encode_portrait()
+        self._encode_live()
+        encoded = [c for c in self._live if c.encoding is not None]
+        if self._portrait_encoding is None or not encoded:  # never: the budgets always allow one of each
             return CheckResult.inconclusive(self.name, "encoding_budget", "the encoding budget is spent", **m)
         used_portrait, portrait = self._portrait_encoding
         distances = [match.face_distance(portrait, c.encoding) for c in encoded if c.encoding is not None]
