@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from api.benchmarks import harness
-from api.benchmarks.accuracy import attack_rows
+from api.benchmarks.accuracy import ANALYSE_EVERY, CAMERA_FPS, analysed_frames, attack_rows
 from api.benchmarks.api_load import MIX, _schedule
 from api.cli import main
-from api.commands.bench_report import build_rows, render_markdown, render_table
+from api.commands.bench_report import RowKind, build_rows, render_markdown, render_table, with_kinds
 from fixtures.attacks import SHOULD_FAIL, Attack
+from fixtures.scenes import SceneSpec, generate_scene
+from pipelines.layouts import Template
 
 
 def test_percentile_matches_numpy_linear_interpolation() -> None:
@@ -112,17 +114,54 @@ def test_rows_carry_ratios_to_the_reference_workload() -> None:
     p95 = rows["REST API latency p95 at 50.0 req/s (from schedule)"]
     assert p95["ratio"] == 2.0 and p95["ratio_of"] == "ref_wall"
     assert not any(r["area"] == "face" for r in rows.values())  # an area that failed has no rows
+    assert fps["kind"] == RowKind.TIMING and p95["kind"] == RowKind.LOAD
+    assert rows["REST API answered / sent"]["kind"] == RowKind.LOAD  # the api area runs to a clock
+
+
+def test_a_ratio_measured_interleaved_by_the_area_wins_over_the_area_calibration() -> None:
+    result = _result()
+    row = result["areas"]["throughput"]["result"]["throughput"]["service"]["640x480"]
+    row["cpu_per_frame_reference_units"] = 1.7
+    fps = {r["name"]: r for r in build_rows(result)}["live pipeline (service) 640x480: frames per core-second"]
+    assert fps["ratio"] == 1.7 and fps["ratio_of"] == "ref_cpu"
+
+
+def test_compare_rows_holds_each_kind_to_its_own_criterion() -> None:
+    def row(name: str, kind: RowKind, value: Any, ratio: float | None = None) -> dict[str, Any]:
+        return {"name": name, "kind": kind.value, "value": value, "ratio": ratio}
+
+    first = [row("t1", RowKind.TIMING, 10, 1.0), row("t2", RowKind.TIMING, 10, 2.0),
+             row("d1", RowKind.DETERMINISTIC, 0.5), row("d2", RowKind.DETERMINISTIC, "pass 2"),
+             row("l1", RowKind.LOAD, 80.0, 2.0), row("gone", RowKind.TIMING, 1, 1.0)]
+    second = [row("t1", RowKind.TIMING, 99, 1.14), row("t2", RowKind.TIMING, 10, 2.4),
+              row("d1", RowKind.DETERMINISTIC, 0.5), row("d2", RowKind.DETERMINISTIC, "fail 1, pass 1"),
+              row("l1", RowKind.LOAD, 400.0, 10.0)]
+    out = {r["name"]: r for r in harness.compare_rows(first, second)}
+    assert out["t1"]["agree"] is True and out["t1"]["first"] == 1.0  # timing rows compare ratios, not values
+    assert out["t2"]["agree"] is False and out["t2"]["difference"] == pytest.approx(0.2)
+    assert out["d1"]["agree"] is True and out["d2"]["agree"] is False
+    assert out["l1"]["agree"] is None and out["l1"]["second"] == 400.0  # listed, never compared
+    assert out["gone"]["agree"] is None
+
+
+def test_rows_of_a_run_saved_without_kinds_get_them_inferred() -> None:
+    rows = with_kinds([{"area": "accuracy", "name": "a", "value": 1.0, "ratio": None, "ratio_of": None},
+                       {"area": "accuracy", "name": "b", "value": 9.0, "ratio": 3.0, "ratio_of": "ref_cpu"},
+                       {"area": "sessions", "name": "c", "value": 9.0, "ratio": 3.0, "ratio_of": "ref_cpu"},
+                       {"area": "api", "name": "d", "value": 9.0, "ratio": 3.0, "ratio_of": "ref_wall"}])
+    assert [r["kind"] for r in rows] == ["deterministic", "timing", "load", "load"]
 
 
 def test_markdown_report_names_machine_command_errors_and_agreement() -> None:
     result = _result()
     result["rows"] = build_rows(result)
-    result["comparison"] = {"first": "a", "second": "b", "rows": harness.compare_ratio_rows({"x": 1.0}, {"x": 1.5})}
+    result["comparison"] = {"first": "a", "second": "b", "rows": harness.compare_rows(
+        [{"name": "x", "kind": "timing", "ratio": 1.0}], [{"name": "x", "kind": "timing", "ratio": 1.5}])}
     text = render_markdown(result)
     assert "videoident bench --quick" in text and "2026-11-25 23:00 UTC" in text
     assert "| throughput | live pipeline (service) 640x480: frames per core-second | 25 |" in text
     assert "error: RuntimeError: boom" in text
-    assert "(0 of 1 agree)" in text
+    assert "Timing rows within 15%: **0 of 1**" in text
     assert "ERROR RuntimeError: boom" in render_table(result)
 
 
@@ -139,6 +178,9 @@ def test_attack_rows_count_apcer_per_attack_and_bpcer() -> None:
     ]
     out = attack_rows(rows)
     assert out["bpcer"] == 0.25 and out["genuine_failing_checks"] == {"hologram": 1}
+    assert out["genuine_verdicts_per_check"]["hologram"] == {"pass": 3, "fail": 1}
+    assert out["genuine_verdicts_per_check"]["liveness"] == {"pass": 3, "inconclusive": 1}  # not a BPCER error
+    assert out["genuine_failure_reasons"] == {"hologram: ?": 1}  # rows without reason codes
     photocopy = out["per_attack"]["photocopy"]
     assert photocopy["apcer"] == 0.5 and photocopy["passed_outright"] == 0.0
     assert photocopy["hologram"] == {"fail": 1, "inconclusive": 1}
@@ -153,18 +195,51 @@ def test_api_load_mix_follows_its_weights() -> None:
         assert names.count(name) == 5 * weight
 
 
+def _saved(tmp_path: Path, result: dict[str, Any], name: str) -> Path:
+    result["rows"] = build_rows(result)
+    path = tmp_path / name
+    path.write_text(json.dumps(result))
+    return path
+
+
 def test_report_only_rerenders_a_saved_run_beside_another(tmp_path: Path) -> None:
     first, second = _result(), _result()
-    second["areas"]["api"]["result"]["latency_ms"]["p95"] = 100.0  # ratio 2.5 instead of 2.0: 25% apart
-    for result, name in ((first, "a.json"), (second, "b.json")):
-        result["rows"] = build_rows(result)
-        (tmp_path / name).write_text(json.dumps(result))
+    second["areas"]["throughput"]["result"]["throughput"]["service"]["640x480"]["cpu_ms_per_frame"]["p50"] = 50.0
+    second["areas"]["api"]["result"]["latency_ms"]["p95"] = 400.0  # a load row: listed, not compared
     output = tmp_path / "benchmarks.md"
-    assert main(["bench", "--from-json", str(tmp_path / "a.json"), "--compare", str(tmp_path / "b.json"),
-                 "--output", str(output)]) == 1  # the saved runs hold an area that failed
+    assert main(["bench", "--from-json", str(_saved(tmp_path, first, "a.json")), "--compare",
+                 str(_saved(tmp_path, second, "b.json")), "--output", str(output)]) == 1  # an area failed
     text = output.read_text()
-    assert "(2 of 3 agree)" in text
-    assert "| REST API latency p95 at 50.0 req/s (from schedule) | 2 | 2.5 | 0.25 | no |" in text
+    assert "Timing rows within 15%: **0 of 1**" in text
+    assert "| live pipeline (service) 640x480: frames per core-second | timing | 2 | 2.5 | 0.25 | **no** |" in text
+    assert "| REST API latency p95 at 50.0 req/s (from schedule) | load | 80 | 400 |  |  |" in text
+
+
+def test_compare_exits_3_when_a_timing_row_disagrees_and_0_when_all_agree(tmp_path: Path) -> None:
+    first, second = _result(), _result()
+    for result in (first, second):
+        del result["areas"]["face"]
+    same = main(["bench", "--from-json", str(_saved(tmp_path, first, "a.json")), "--compare",
+                 str(_saved(tmp_path, second, "b.json")), "--no-docs"])
+    second["areas"]["throughput"]["result"]["throughput"]["service"]["640x480"]["cpu_ms_per_frame"]["p50"] = 47.0
+    off = main(["bench", "--from-json", str(_saved(tmp_path, first, "a.json")), "--compare",
+                str(_saved(tmp_path, second, "c.json")), "--no-docs"])
+    assert (same, off) == (0, 3)
+
+
+def test_analysed_frames_are_every_third_camera_frame_rendered_alone() -> None:
+    """The accuracy scenes render only the analysed frames; they must be exactly what iterating the whole
+    camera-rate scene and keeping every third frame gives (also for an injected loop)."""
+    assert ANALYSE_EVERY == 3 and CAMERA_FPS == 15.0
+    for attack in (None, Attack.INJECTED_LOOP):
+        scene = generate_scene(SceneSpec(Template.NL_ID, seed=3, attack=attack, size=(320, 240), fps=CAMERA_FPS,
+                                         seconds=1.0))
+        picked = list(analysed_frames(scene))
+        every = list(scene.frames())[::ANALYSE_EVERY]
+        assert [f.index for f, _ in picked] == [f.index for f, _ in every] == [0, 3, 6, 9, 12]
+        assert [f.t_s for f, _ in picked] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+        for (a, ta), (b, tb) in zip(picked, every, strict=True):
+            assert np.array_equal(a.image, b.image) and ta.tilt_deg == tb.tilt_deg
 
 
 def test_cli_runs_the_api_area_and_prints_the_documented_keys(

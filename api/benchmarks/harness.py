@@ -34,12 +34,14 @@ __all__ = [
     "Sample",
     "calibrate",
     "compare_ratio_rows",
+    "compare_rows",
     "cpu_seconds",
     "machine_info",
     "percentile",
     "ratio_rows",
     "repeat",
     "run_area",
+    "single_threaded",
     "summarise",
 ]
 
@@ -48,12 +50,13 @@ __all__ = [
 RATIO_TOLERANCE = 0.15
 #: What one reference unit is: a fixed, deterministic image-processing workload close to what the
 #: pipelines do per frame (colour conversion, blur, edges, a perspective warp, a small matrix product) on
-#: one 640x360 frame. About 15 ms of one core on these machines.
+#: one 640x360 frame. About 7 ms of one core on these machines, on one thread (measured 6.7-7.2 ms under
+#: load 17 with :func:`single_threaded`; 26-31 ms before, when numpy's BLAS pool spun on the matmul).
 REFERENCE_WORKLOAD = (
     "640x360 BGR: cvtColor+GaussianBlur 5x5+Canny+warpPerspective+Laplacian var; 256x256 float64 matmul"
 )
 #: Runs of the reference workload per calibration (median taken): enough that one scheduler hiccup does
-#: not move the median, short enough to bracket every area (~0.3 s on an idle machine).
+#: not move the median, short enough to bracket every area (~0.1 s of CPU).
 CALIBRATION_RUNS = 15
 
 
@@ -61,6 +64,18 @@ def cpu_seconds() -> float:
     """CPU seconds (user + system) of this process and of its children that have finished (tesseract)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def single_threaded() -> None:
+    """Pin this process's OpenCV and BLAS/OpenMP pools to one thread (tesseract already is: models.ocr sets
+    OMP_THREAD_LIMIT=1). CPU time then counts one core's work: with pools, idle workers spinning for work
+    add CPU time that grows with the machine's load (two runs' ratio rows disagreed by 20-50%)."""
+    cv2.setNumThreads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ModuleNotFoundError:  # scikit-learn's helper; without it numpy keeps its default pool
+        return
+    threadpool_limits(limits=1)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -236,6 +251,38 @@ def compare_ratio_rows(
             "difference": round(difference, 4) if math.isfinite(difference) else None,
             "agree": difference <= tolerance,
         })
+    return out
+
+
+def compare_rows(
+    first: Iterable[Mapping[str, Any]], second: Iterable[Mapping[str, Any]], tolerance: float = RATIO_TOLERANCE
+) -> list[dict[str, Any]]:
+    """Row by row (rows as the bench command builds them, each with ``name``, ``value``, ``ratio`` and
+    ``kind``), what two runs of the same build should agree on:
+
+    - ``timing`` rows: the ratios differ by at most ``tolerance`` of the first (``|b - a| / |a|``);
+    - ``deterministic`` rows: the values are equal;
+    - ``load`` rows: not compared (``agree`` None), their values listed.
+
+    Returns ``{"name", "kind", "first", "second", "difference", "agree"}`` per row (``first``/``second``:
+    the ratio of a timing row, the value otherwise); a row present in only one run has ``agree`` None."""
+    a_rows = {str(r["name"]): r for r in first}
+    b_rows = {str(r["name"]): r for r in second}
+    out: list[dict[str, Any]] = []
+    for name in list(a_rows) + [n for n in b_rows if n not in a_rows]:
+        a, b = a_rows.get(name), b_rows.get(name)
+        kind = str((b or a or {}).get("kind", "deterministic"))
+        key = "ratio" if kind == "timing" else "value"
+        va, vb = (None if a is None else a.get(key)), (None if b is None else b.get(key))
+        row: dict[str, Any] = {"name": name, "kind": kind, "first": va, "second": vb, "difference": None,
+                               "agree": None}
+        if a is not None and b is not None and kind == "timing":
+            row.update(compare_ratio_rows({name: float(va)}, {name: float(vb)}, tolerance)[0]
+                       if isinstance(va, int | float) and isinstance(vb, int | float) else {"agree": False})
+            row["kind"] = kind
+        elif a is not None and b is not None and kind == "deterministic":
+            row["agree"] = va == vb
+        out.append(row)
     return out
 
 

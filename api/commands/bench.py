@@ -4,7 +4,9 @@ Runs each benchmark area (``api/benchmarks/``) between two calibrations of a fix
 prints one table of rows with absolute numbers and ratios (to the reference workload, or to a baseline),
 and writes ``docs/benchmarks.md`` when every area ran (``--output`` elsewhere, ``--no-docs`` not at all).
 ``--compare RUN.json`` (a previous ``--json`` or ``--save-json`` output) adds, row by row, whether the
-ratio rows of the two runs agree within 15%.
+two runs agree: timing rows (CPU-time ratios) within 15%, deterministic rows (shares and verdicts of
+seeded scenes) exactly; load rows (measured against a clock) are listed only. It exits with 3 when a
+timing or deterministic row disagrees (after writing the report).
 
 Areas (``--only``): see ``videoident bench --help``. Quick (``--quick``) runs in a few minutes on a
 2-core machine; without it the areas use more scenes, longer runs and 720p where they have it.
@@ -23,6 +25,9 @@ from typing import Any
 __all__ = ["register", "run", "AREAS", "run_areas"]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+#: Exit status of ``--compare`` when a timing row differs by more than 15% or a deterministic row differs
+#: (1 = an area failed, 2 = unreadable input).
+EXIT_DISAGREE = 3
 
 
 def _core(quick: bool) -> dict[str, Any]:
@@ -67,6 +72,17 @@ def _face(quick: bool) -> dict[str, Any]:
     return face.run(quick)
 
 
+def _scale(quick: bool) -> dict[str, Any]:
+    import importlib
+
+    try:
+        scale = importlib.import_module("api.benchmarks.scale")
+    except ModuleNotFoundError:
+        return {"skipped": "api.benchmarks.scale is not part of this build"}
+    result: dict[str, Any] = scale.run(quick)
+    return result
+
+
 def _mrz(quick: bool) -> dict[str, Any]:
     from api.benchmarks import mrz
 
@@ -83,6 +99,7 @@ AREAS: dict[str, tuple[str, Callable[[bool], dict[str, Any]], bool]] = {
     "sessions": ("concurrent live sessions at 5 analysed fps (<=10% dropped), event-loop lag p99", _sessions, True),
     "api": ("REST API latency at 50 requests/s, real uvicorn", _api, True),
     "core": ("session bookkeeping on SQLite/PostgreSQL, vault, masking", _core, True),
+    "scale": ("scale-out: several workers behind PostgreSQL and Redis (api.benchmarks.scale)", _scale, True),
     "mrz": ("the MRZ area's own benchmark: specimens, conditions, tampering (slow)", _mrz, False),
 }
 
@@ -101,7 +118,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", type=Path, default=DOCS, help=f"where to write the report (default {DOCS})")
     parser.add_argument("--no-docs", action="store_true", help="do not write the markdown report")
     parser.add_argument("--save-json", type=Path, help="also write the whole result as JSON to this file")
-    parser.add_argument("--compare", type=Path, help="a previous run's JSON: say which ratio rows agree within 15%%")
+    parser.add_argument("--compare", type=Path,
+                        help="a previous run's JSON: which rows agree (timing within 15%%, deterministic "
+                        "exactly); exit 3 when one does not")
     parser.add_argument("--from-json", type=Path, metavar="RUN.json",
                         help="measure nothing: report a saved run (with --compare, beside another saved run)")
     parser.set_defaults(handler=run)
@@ -109,9 +128,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_areas(names: list[str], quick: bool, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run ``names`` in order, each between two calibrations; return the whole result (JSON-able)."""
-    from api.benchmarks.harness import REFERENCE_WORKLOAD, machine_info, run_area
+    from api.benchmarks.harness import REFERENCE_WORKLOAD, machine_info, run_area, single_threaded
     from api.commands.bench_report import build_rows
 
+    single_threaded()  # CPU time = one core's work (as the reference workload, which runs on one thread)
     machine = machine_info()
     started = time.perf_counter()
     areas: dict[str, Any] = {}
@@ -144,8 +164,8 @@ def _default_areas(quick: bool) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.benchmarks.harness import compare_ratio_rows, ratio_rows
-    from api.commands.bench_report import render_markdown, render_table
+    from api.benchmarks.harness import compare_rows
+    from api.commands.bench_report import agreement, render_markdown, render_table, with_kinds
 
     names = list(dict.fromkeys(args.only)) if args.only else _default_areas(args.quick)
     previous = None
@@ -170,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         result["comparison"] = {
             "first": previous.get("machine", {}).get("utc"),
             "second": result["machine"]["utc"],
-            "rows": compare_ratio_rows(ratio_rows(previous.get("rows", [])), ratio_rows(result["rows"])),
+            "rows": compare_rows(with_kinds(previous.get("rows", [])), with_kinds(result["rows"])),
         }
     if args.save_json is not None:
         args.save_json.write_text(json.dumps(result, indent=1, default=str))
@@ -183,4 +203,14 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(render_markdown(result))
         print(f"videoident bench: wrote {args.output}", file=sys.stderr)
-    return 1 if any("error" in area for area in result["areas"].values()) else 0
+    if any("error" in area for area in result["areas"].values()):
+        return 1
+    if previous is not None:
+        counts = agreement(result["comparison"])
+        disagree = {kind: c["disagree"] for kind, c in counts.items() if c["disagree"]}
+        for kind, c in sorted(counts.items()):
+            if c["compared"]:
+                print(f"videoident bench: {kind} rows agreeing {c['agree']} of {c['compared']}", file=sys.stderr)
+        if disagree:
+            return EXIT_DISAGREE
+    return 0

@@ -13,11 +13,32 @@ Accuracy rows (shares of seeded scenes) have no ratio: they are deterministic fo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["build_rows", "render_table", "render_markdown"]
+__all__ = ["RowKind", "build_rows", "row_kind", "with_kinds", "render_table", "render_markdown"]
+
+
+class RowKind(StrEnum):
+    """What ``--compare`` expects of a row in two runs of the same build (see docs/benchmarks.md).
+
+    - ``timing``: a CPU-time ratio (to the reference workload or a baseline) of work that does not run to
+      a clock: agrees within :data:`api.benchmarks.harness.RATIO_TOLERANCE`, on a loaded machine too;
+    - ``deterministic``: a share, count or verdict of seeded scenes: equal in both runs;
+    - ``load``: measured against a clock (latency, loop lag, dropped frames, live sessions, fsync-bound
+      bookkeeping): depends on what else the machine does; reported, not compared.
+    """
+
+    TIMING = "timing"
+    DETERMINISTIC = "deterministic"
+    LOAD = "load"
 
 Row = dict[str, Any]
+
+#: Areas that run against a clock (live WebRTC sessions at 5 fps, requests at 50/s, fsync-bound database
+#: and vault writes): every row of theirs is a ``load`` row, even a CPU ratio (the live analysis CPU per
+#: frame includes decoding frames that are then dropped, so it grows with the machine's load).
+CLOCKED_AREAS = frozenset({"sessions", "api", "core"})
 
 
 def _get(data: Any, *keys: str) -> Any:
@@ -42,21 +63,38 @@ class _Rows:
         self.rows: list[Row] = []
 
     def add(self, name: str, value: Any, unit: str, *, cpu_ms: Any = None, wall_ms: Any = None,
-            speedup: Any = None) -> None:
-        """A row; ``cpu_ms`` / ``wall_ms`` (the row's time in ms) make a ratio to the reference workload,
-        ``speedup`` is a baseline/ours ratio. Rows without a value are left out."""
+            speedup: Any = None, ref_units: Any = None, kind: RowKind | None = None) -> None:
+        """A row; ``cpu_ms`` / ``wall_ms`` (the row's time in ms) make a ratio to the area's reference
+        workload, ``ref_units`` is a CPU ratio the area measured itself (interleaved with its own reference
+        timings), ``speedup`` is a baseline/ours ratio. ``kind``: see :class:`RowKind` (default: timing for
+        a CPU or speed-up ratio, load for a wall-time ratio, deterministic otherwise). Rows without a value
+        are left out."""
         if value is None:
             return
         ratio, ratio_of = None, None
-        cpu, wall, fast = _num(cpu_ms), _num(wall_ms), _num(speedup)
-        if cpu is not None and self.ref_cpu_ms:
+        cpu, wall, fast, units = _num(cpu_ms), _num(wall_ms), _num(speedup), _num(ref_units)
+        if units is not None:
+            ratio, ratio_of = round(units, 2), "ref_cpu"
+        elif cpu is not None and self.ref_cpu_ms:
             ratio, ratio_of = round(cpu / self.ref_cpu_ms, 2), "ref_cpu"
         elif wall is not None and self.ref_wall_ms:
             ratio, ratio_of = round(wall / self.ref_wall_ms, 2), "ref_wall"
         elif fast is not None:
             ratio, ratio_of = round(fast, 2), "baseline/ours"
+        if kind is None and self.area in CLOCKED_AREAS:
+            kind = RowKind.LOAD
+        if kind is None:
+            kind = RowKind.DETERMINISTIC if ratio is None else (RowKind.LOAD if ratio_of == "ref_wall"
+                                                                 else RowKind.TIMING)
         self.rows.append({"area": self.area, "name": name, "value": value, "unit": unit, "ratio": ratio,
-                          "ratio_of": ratio_of})
+                          "ratio_of": ratio_of, "kind": kind.value})
+
+
+def _counts(counts: Any) -> str | None:
+    """``{"pass": 2, "fail": 1}`` -> ``"fail 1, pass 2"`` (None when empty)."""
+    if not isinstance(counts, Mapping) or not counts:
+        return None
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
 def _ms(seconds: Any) -> float | None:
@@ -67,8 +105,10 @@ def _ms(seconds: Any) -> float | None:
 def _throughput(r: _Rows) -> None:
     for composition in ("service", "all_stages"):
         for size, row in (_get(r.result, "throughput", composition) or {}).items():
+            units = _get(row, "cpu_per_frame_reference_units")
             r.add(f"live pipeline ({composition}) {size}: frames per core-second",
-                  _get(row, "frames_per_core_second"), "frames/core-s", cpu_ms=_get(row, "cpu_ms_per_frame", "p50"))
+                  _get(row, "frames_per_core_second"), "frames/core-s", ref_units=units,
+                  cpu_ms=None if units is not None else _get(row, "cpu_ms_per_frame", "p50"))
 
 
 def _mrz_baseline(r: _Rows) -> None:
@@ -123,6 +163,9 @@ def _accuracy(r: _Rows) -> None:
     for attack, row in (attacks.get("per_attack") or {}).items():
         r.add(f"APCER {attack}", _get(row, "apcer"), "share")
     r.add("BPCER (genuine sessions with a failed check)", _get(attacks, "bpcer"), "share")
+    for check, counts in (_get(attacks, "genuine_verdicts_per_check") or {}).items():
+        r.add(f"genuine sessions, {check} verdicts", _counts(counts), "")
+    r.add("genuine sessions, failed checks (reason code)", _counts(_get(attacks, "genuine_failure_reasons")), "")
     for attack, row in (attacks.get("per_attack") or {}).items():
         holo = _get(row, "hologram") or {}
         r.add(f"hologram verdicts, {attack}", ", ".join(f"{k} {v}" for k, v in sorted(holo.items())) or None, "")
@@ -188,8 +231,33 @@ def _mrz(r: _Rows) -> None:
           cpu_ms=_ms(_get(res, "frames", "timing_located_720p", "cpu_p50_s")))
 
 
+def _listed(r: _Rows) -> None:
+    """An area that lists its own rows: ``result["rows"]`` = ``[{"name", "value", "unit", "kind"?}]``
+    (``kind`` a :class:`RowKind` value; default ``load``: such areas run against a clock)."""
+    for row in _get(r.result, "rows") or []:
+        if isinstance(row, Mapping) and "name" in row:
+            kind = row.get("kind")
+            r.add(str(row["name"]), row.get("value"), str(row.get("unit", "")),
+                  kind=RowKind(kind) if kind in {k.value for k in RowKind} else RowKind.LOAD)
+
+
 _BUILDERS = {"throughput": _throughput, "mrz_baseline": _mrz_baseline, "face": _face, "accuracy": _accuracy,
-             "sessions": _sessions, "api": _api, "core": _core, "mrz": _mrz}
+             "sessions": _sessions, "api": _api, "core": _core, "mrz": _mrz, "scale": _listed}
+
+
+def row_kind(row: Mapping[str, Any]) -> RowKind:
+    """The row's :class:`RowKind`: as recorded, or (a run saved before kinds were recorded) inferred the
+    way :meth:`_Rows.add` assigns it."""
+    if row.get("kind") in {k.value for k in RowKind}:
+        return RowKind(row["kind"])
+    if row.get("area") in CLOCKED_AREAS or row.get("ratio_of") == "ref_wall":
+        return RowKind.LOAD
+    return RowKind.DETERMINISTIC if row.get("ratio") is None else RowKind.TIMING
+
+
+def with_kinds(rows: list[Row]) -> list[Row]:
+    """``rows`` with ``kind`` filled in (see :func:`row_kind`)."""
+    return [dict(r) | {"kind": row_kind(r).value} for r in rows]
 
 
 def build_rows(result: Mapping[str, Any]) -> list[Row]:
@@ -223,6 +291,42 @@ def render_table(result: Mapping[str, Any]) -> str:
     lines.append(f"total {result.get('total_wall_s')} s; load average (1, 5, 15 min) before "
                  f"{_get(result, 'machine', 'load_avg_1_5_15m')}, after {result.get('load_avg_1_5_15m_after')}")
     return "\n".join(lines)
+
+
+def agreement(comparison: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Per row kind: rows compared, agreeing and disagreeing (``{"timing": {"compared", "agree",
+    "disagree"}, ...}``; load rows are never compared)."""
+    out: dict[str, dict[str, int]] = {}
+    for row in comparison.get("rows", []):
+        counts = out.setdefault(str(row.get("kind", "deterministic")), {"compared": 0, "agree": 0, "disagree": 0})
+        if row.get("agree") is not None:
+            counts["compared"] += 1
+            counts["agree" if row["agree"] else "disagree"] += 1
+    return out
+
+
+def comparison_lines(comparison: Mapping[str, Any]) -> list[str]:
+    """The criterion, the counts per row kind, and the agreement table (markdown lines)."""
+    counts = agreement(comparison)
+    timing = counts.get("timing", {"compared": 0, "agree": 0})
+    fixed = counts.get("deterministic", {"compared": 0, "agree": 0})
+    out = [
+        f"First run {comparison.get('first')}, second run {comparison.get('second')}. Criterion: a **timing** "
+        "row (a CPU-time ratio to the reference workload or to a baseline, of work that does not run to a "
+        "clock) agrees when its ratios differ by at most 15% of the first run's; a **deterministic** row (a "
+        "share, count or verdict of seeded scenes) agrees when its values are equal; a **load** row (latency, "
+        "loop lag, dropped frames, live sessions, fsync-bound writes) depends on the machine's other work and "
+        "is listed, not compared. `--compare` exits with 3 when a timing or deterministic row disagrees.",
+        "",
+        f"Timing rows within 15%: **{timing['agree']} of {timing['compared']}**; deterministic rows equal: "
+        f"**{fixed['agree']} of {fixed['compared']}**.",
+        "",
+    ]
+    out += _md_table(["row", "kind", "first", "second", "difference", "agrees"],
+                     [[r["name"], r.get("kind", ""), r["first"], r["second"], r["difference"],
+                       {True: "yes", False: "**no**", None: "only in one run" if r.get("kind") != "load" else ""}[
+                           r["agree"]]] for r in comparison.get("rows", [])])
+    return out
 
 
 def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -294,13 +398,6 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     ]
     comparison = result.get("comparison")
     if comparison:
-        rows = comparison.get("rows", [])
-        agreeing = sum(1 for r in rows if r.get("agree"))
-        compared = sum(1 for r in rows if r.get("agree") is not None)
-        out += ["", f"## Two runs: ratio rows within 15% ({agreeing} of {compared} agree)", "",
-                f"First run {comparison.get('first')}, second run {comparison.get('second')}.", ""]
-        out += _md_table(["row", "first", "second", "difference", "within 15%"],
-                         [[r["name"], r["first"], r["second"], r["difference"],
-                           {True: "yes", False: "no", None: "only in one run"}[r["agree"]]] for r in rows])
+        out += ["", "## Two runs of the same build", ""] + comparison_lines(comparison)
     out.append("")
     return "\n".join(out)
