@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from typing import TYPE_CHECKING
@@ -72,6 +73,7 @@ def _run_workers(settings: Settings, base: str, workers: int) -> int:
     from api.commands.serve_workers import (
         ClusterConfigError,
         WorkerSpec,
+        analysis_processes_per_worker,
         bind_public_socket,
         check_cluster_settings,
         run_workers,
@@ -106,7 +108,8 @@ def _run_workers(settings: Settings, base: str, workers: int) -> int:
         state.engine.dispose()
         if state.redis is not None:
             state.redis.close()
-    specs = [WorkerSpec(index, settings.host, settings.port, settings.public_base_url)
+    pool = analysis_processes_per_worker(workers, os.cpu_count())
+    specs = [WorkerSpec(index, settings.host, settings.port, settings.public_base_url, pool)
              for index in range(1, workers + 1)]
     try:
         return run_workers(specs, public)

@@ -8,6 +8,9 @@ waiting in ``accept``) and a loopback socket of its own on a free port, and gets
 * ``VIDEOIDENT_WORKER_ID`` - ``w<index>-<host>-<pid>``, unique per process (a restarted child gets a new one);
 * ``VIDEOIDENT_WORKER_INTERNAL_URL`` - ``http://127.0.0.1:<its own port>``, where another worker reaches it.
 
+Unless ``VIDEOIDENT_ANALYSIS_PROCESSES`` is set, each worker's analysis pool gets ``cores // N`` processes
+(at least one), so N workers do not start N pools of one process per core.
+
 The parent restarts a child that dies (backoff :data:`RESTART_BACKOFF_MIN_S` doubling to
 :data:`RESTART_BACKOFF_MAX_S`, reset after a child ran :data:`STABLE_RUN_S`), and on SIGTERM or SIGINT asks
 every child to stop (SIGTERM: uvicorn finishes open requests and runs the lifespan shutdown), waits
@@ -27,7 +30,8 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
-__all__ = ["GRACEFUL_STOP_S", "WorkerSpec", "check_cluster_settings", "run_workers"]
+__all__ = ["GRACEFUL_STOP_S", "WorkerSpec", "analysis_processes_per_worker", "check_cluster_settings",
+           "run_workers"]
 
 log = logging.getLogger("videoident.serve")
 
@@ -70,6 +74,17 @@ class WorkerSpec:
     host: str
     port: int
     public_base_url: str
+    #: The worker's analysis pool size when ``VIDEOIDENT_ANALYSIS_PROCESSES`` is unset (see
+    #: :func:`analysis_processes_per_worker`).
+    analysis_processes: int = 1
+
+
+def analysis_processes_per_worker(workers: int, cores: int | None) -> int:
+    """The cores shared out among the workers' analysis pools: ``max(1, cores // workers)``.
+
+    Each worker has its own pool of analysis processes, by default one per core; N workers would start N
+    times that on one machine. Used only when ``VIDEOIDENT_ANALYSIS_PROCESSES`` is not set."""
+    return max(1, (cores or 1) // workers)
 
 
 def bind_public_socket(host: str, port: int) -> socket.socket:
@@ -100,6 +115,7 @@ def worker_main(spec: WorkerSpec, public: socket.socket) -> None:  # pragma: no 
     worker_id = f"w{spec.index}-{socket.gethostname()}-{os.getpid()}"
     os.environ["VIDEOIDENT_WORKER_ID"] = worker_id
     os.environ["VIDEOIDENT_WORKER_INTERNAL_URL"] = f"http://127.0.0.1:{internal_port}"
+    os.environ.setdefault("VIDEOIDENT_ANALYSIS_PROCESSES", str(spec.analysis_processes))
     settings = Settings()
     settings.host, settings.port, settings.public_base_url = spec.host, spec.port, spec.public_base_url
     app = create_app(settings)
