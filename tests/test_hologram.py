@@ -99,3 +99,26 @@ def test_features_are_relative_to_the_card() -> None:
     assert a is not None and b is not None
     # A white-balance shift moves the card and the control zone together: the control features barely move.
     assert float(np.nanmean(np.abs(a[1] - b[1]))) < 3.0
+
+
+def _misregistered_print_session() -> HologramStage:
+    """A screenshot of the card (its hologram frozen in colour at one angle) seen through a quad that
+    slides off the card as the card turns right (a screen replay's quad jumping between the card and the
+    phone's screen): the OVD zone then moves over the frozen rainbow, and its colour changes with the
+    yaw without any hologram. The sweep is shown twice, so enough well-placed frames remain to judge."""
+    stage = HologramStage()
+    card = with_hologram(drawn_card(seed=4), DocumentKind.ID1, 10.0, 0.0, live=True)
+    padded = cv2.copyMakeBorder(card, 0, 0, 0, 200, cv2.BORDER_CONSTANT, value=(15, 15, 15))  # the screen's black
+    for index, (yaw, pitch) in enumerate(SWEEP + SWEEP):
+        shift = int(round(6 * max(0.0, yaw)))
+        view = np.ascontiguousarray(padded[:, shift : shift + card.shape[1]])
+        stage.observe(FrameContext(Frame(view, index, index / 15), _view(view, yaw, pitch)))
+    return stage
+
+
+def test_frames_whose_quad_slid_off_the_card_are_left_out() -> None:
+    stage = _misregistered_print_session()
+    result = stage.result()
+    assert result.measurements["skipped_misregistered"] >= 12  # the frames with the largest shifts
+    assert result.verdict is Verdict.FAIL, result.measurements
+    assert result.reason.code == "ovd_static"

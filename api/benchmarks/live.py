@@ -24,9 +24,11 @@ The full run (``quick=False``) uses 24 scenes for corners and 200 for the hologr
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -141,11 +143,14 @@ def accuracy(quick: bool) -> dict[str, Any]:
     }
 
 
-def hologram_verdicts(quick: bool) -> dict[str, Any]:
-    """Hologram verdict counts per kind of scene (4 s at 10 fps, 640x480, templates in turn)."""
+def hologram_verdicts(quick: bool, progress: Path | None = None) -> dict[str, Any]:
+    """Hologram verdict counts per kind of scene (4 s at 10 fps, 640x480, templates in turn; seeds from
+    1000). ``progress``: a JSON file rewritten after every scene with the counts so far and each scene's
+    verdict, response and ratio (a long run can be watched, and an interrupted one still says something)."""
     plan = {"genuine": (None, 2 if quick else 100), "photocopy": (Attack.PHOTOCOPY, 2 if quick else 50),
             "screen-replay": (Attack.SCREEN_REPLAY, 2 if quick else 50)}
     out: dict[str, Any] = {}
+    scenes: list[dict[str, Any]] = []
     for label, (attack, count) in plan.items():
         verdicts: Counter[str] = Counter()
         responses: list[float] = []
@@ -159,12 +164,18 @@ def hologram_verdicts(quick: bool) -> dict[str, Any]:
             verdicts[section["verdict"]] += 1
             if "response_lab" in section:
                 responses.append(float(section["response_lab"]))
-        out[label] = {
-            "scenes": count,
-            "verdicts": dict(verdicts),
-            "response_lab_min_median_max": [round(min(responses), 2), round(statistics.median(responses), 2),
-                                            round(max(responses), 2)] if responses else None,
-        }
+            scenes.append({"kind": label, "template": template.value, "seed": 1000 + index,
+                           "verdict": section["verdict"], "reason": section["reason"]["code"],
+                           **{key: section.get(key) for key in ("response_lab", "ratio", "frames",
+                                                                "skipped_misregistered")}})
+            out[label] = {
+                "scenes": index + 1,
+                "verdicts": dict(verdicts),
+                "response_lab_min_median_max": [round(min(responses), 2), round(statistics.median(responses), 2),
+                                                round(max(responses), 2)] if responses else None,
+            }
+            if progress is not None:
+                progress.write_text(json.dumps({"hologram": out, "scenes": scenes}, indent=1))
     return out
 
 
