@@ -163,8 +163,10 @@ class LiveRoutingMiddleware:
                 if not message.get("more_body"):
                     return
 
+        # A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3): send none.
+        has_body = any(k.lower() in (b"content-length", b"transfer-encoding") for k, _v in scope["headers"])
         request = cluster.http.build_request(scope["method"], owner.internal_url + target, headers=headers,
-                                             content=body())
+                                             content=body() if has_body else None)
         try:
             response = await cluster.http.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout):
