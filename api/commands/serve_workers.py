@@ -48,6 +48,9 @@ GRACEFUL_STOP_S = 30.0
 POLL_S = 0.2
 #: The kernel's accept queue per listening socket (uvicorn's default backlog).
 LISTEN_BACKLOG = 2048
+#: How often a worker checks that its parent is alive; an orphan stops itself (a parent killed with SIGKILL
+#: must not leave workers holding the address its restarted self wants to bind).
+PARENT_CHECK_S = 1.0
 
 
 class ClusterConfigError(ValueError):
@@ -98,9 +101,21 @@ def bind_public_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _stop_when_orphaned(parent_pid: int) -> None:  # pragma: no cover - runs in the child
+    """Daemon thread: SIGTERM to this process (uvicorn's graceful stop) once the parent is gone."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    log.error("the supervising parent (pid %d) is gone; stopping this worker", parent_pid)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def worker_main(spec: WorkerSpec, public: socket.socket) -> None:  # pragma: no cover - runs in the child
     """A child: serve ``public`` and a loopback socket of its own with a fresh app."""
+    import threading
+
     import uvicorn
+
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 
     from api.app import create_app
     from api.cluster_headers import WorkerHeaderMiddleware
