@@ -210,3 +210,20 @@ def test_cli_creates_an_agent_and_prints_the_uri_once(tmp_path: Path, monkeypatc
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
     assert main(["agents", "create", "ida", "--password-stdin"]) == 2  # the name is taken
     assert main(["agents", "unlock", "ida"]) == 0
+
+
+def test_agents_still_log_in_after_a_master_key_rotation(sessions: sessionmaker[Session], clock: Clock) -> None:
+    """Rotation (VIDEOIDENT_MASTER_KEY=new, VIDEOIDENT_PREVIOUS_MASTER_KEYS=old): the old key opens the TOTP
+    secret, the login moves it onto the new key, and once the old key is retired the agent still logs in."""
+    new_key = bytes(range(100, 132))
+    assert new_key != MASTER_KEY
+    secret = secret_of(AgentStore(sessions, MASTER_KEY, clock=clock, hasher=LIGHT)
+                       .create("erik", AgentRole.AGENT, PASSWORD).provisioning_uri)
+    with pytest.raises(LoginFailed):  # the new key alone cannot open a secret sealed under the old one
+        AgentStore(sessions, new_key, clock=clock, hasher=LIGHT).login("erik", PASSWORD, code(secret, clock.now))
+    assert actions(sessions)[-1] == ("console.login_failed", {"why": "totp_key_unavailable"})
+    rotating = AgentStore(sessions, new_key, previous_master_keys=(MASTER_KEY,), clock=clock, hasher=LIGHT)
+    rotating.login("erik", PASSWORD, code(secret, clock.now))
+    clock.now += timedelta(seconds=30)
+    retired = AgentStore(sessions, new_key, clock=clock, hasher=LIGHT)
+    assert retired.login("erik", PASSWORD, code(secret, clock.now)).agent.name == "erik"

@@ -4,8 +4,10 @@
   parameter set, see :data:`PASSWORD_HASHER`). An unknown name costs the same hash as a known one.
 - TOTP (RFC 6238, pyotp: SHA-1, 6 digits, 30 s steps) is enrolled at creation; the provisioning URI is
   returned once. The secret is stored sealed (AES-256-GCM under a key derived from the master key), so a
-  copy of the database alone cannot mint codes. **Replay protection**: a code's time step must be newer
-  than the last accepted one, so a code seen over a shoulder cannot be used a second time.
+  copy of the database alone cannot mint codes. During a master-key rotation the previous keys still open
+  it (GCM's tag tells which key sealed it), and a login re-seals it under the current key.
+  **Replay protection**: a code's time step must be newer than the last accepted one, so a code seen over a
+  shoulder cannot be used a second time.
 - After :data:`MAX_FAILED_LOGINS` failures in a row the account locks for :data:`LOCKOUT`.
 - A successful login opens a console session: an opaque 256-bit token (only its SHA-256 is stored) with an
   idle and an absolute expiry. Logout revokes it.
@@ -19,9 +21,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -30,6 +33,7 @@ from typing import Any, TypeVar
 import pyotp
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -40,7 +44,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from videoident import audit
 from videoident.db import Base
 from videoident.records import UTCDateTime, new_id
+from videoident.settings import Settings
 from videoident.states import ActorType
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "AgentRole",
@@ -157,6 +164,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _totp_aead(master_key: bytes) -> AESGCM:
+    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                       info=b"videoident/console-totp-key/v1").derive(master_key))
+
+
 @functools.cache
 def _dummy_hash(hasher: PasswordHasher) -> str:
     """Verified against when the name is unknown, so both cases cost one argon2 verification."""
@@ -167,12 +179,20 @@ class AgentStore:
     """Agent accounts and console sessions on ``sessions``' database (the core's engine)."""
 
     def __init__(self, sessions: sessionmaker[Session], master_key: bytes, *,
+                 previous_master_keys: Sequence[bytes] = (),
                  clock: Callable[[], datetime] = _utcnow, hasher: PasswordHasher = PASSWORD_HASHER) -> None:
+        """``master_key`` seals new TOTP secrets; ``previous_master_keys`` (a rotation's old keys) only open."""
         self._sessions = sessions
         self._clock = clock
         self._hasher = hasher
-        self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                                 info=b"videoident/console-totp-key/v1").derive(master_key))
+        self._aead = _totp_aead(master_key)
+        self._previous_aeads = tuple(_totp_aead(key) for key in previous_master_keys)
+
+    @classmethod
+    def from_settings(cls, sessions: sessionmaker[Session], settings: Settings, **kwargs: Any) -> AgentStore:
+        """The store with the settings' whole key ring (current + ``VIDEOIDENT_PREVIOUS_MASTER_KEYS``)."""
+        return cls(sessions, settings.master_key_bytes,
+                   previous_master_keys=tuple(settings.previous_master_key_bytes().values()), **kwargs)
 
     # ----------------------------------------------------------------- plumbing
     def _tx(self, work: Callable[[Session], T]) -> T:
@@ -200,8 +220,16 @@ class AgentStore:
         nonce = os.urandom(12)
         return nonce + self._aead.encrypt(nonce, secret.encode(), f"console-totp|{agent_id}".encode())
 
-    def _open(self, sealed: bytes, agent_id: str) -> str:
-        return self._aead.decrypt(sealed[:12], sealed[12:], f"console-totp|{agent_id}".encode()).decode()
+    def _open(self, sealed: bytes, agent_id: str) -> tuple[str, bool] | None:
+        """The TOTP secret and whether it was sealed under the current key (else: re-seal it); None when
+        no configured master key opens it (an old key was retired before this agent logged in)."""
+        aad = f"console-totp|{agent_id}".encode()
+        for aead in (self._aead, *self._previous_aeads):
+            try:
+                return aead.decrypt(sealed[:12], sealed[12:], aad).decode(), aead is self._aead
+            except InvalidTag:
+                continue
+        return None
 
     # ----------------------------------------------------------------- accounts
     def create(self, name: str, role: AgentRole, password: str, *, actor: audit.Actor = audit.SYSTEM
@@ -279,7 +307,18 @@ class AgentStore:
                 password_ok = self._hasher.verify(row.password_hash, password)
             except (VerificationError, InvalidHashError):
                 password_ok = False
-            step = self._totp_step(self._open(row.totp_secret_enc, row.id), code, now) if password_ok else None
+            step: int | None = None
+            if password_ok:
+                opened = self._open(row.totp_secret_enc, row.id)
+                if opened is None:  # the operator's key ring, not the agent: no failure counted
+                    log.error("agent %s: no configured master key opens the TOTP secret; keep the old key in "
+                              "VIDEOIDENT_PREVIOUS_MASTER_KEYS or re-enrol the agent", row.id)
+                    self._audit(db, actor, "console.login_failed", why="totp_key_unavailable")
+                    return LoginFailed()
+                secret, current_key = opened
+                step = self._totp_step(secret, code, now)
+                if step is not None and not current_key:  # rotation: move it onto the current key
+                    row.totp_secret_enc = self._seal(secret, row.id)
             replayed = step is not None and step <= row.totp_last_step
             if not password_ok or step is None or replayed:
                 row.failed_logins += 1

@@ -37,7 +37,7 @@ def _store() -> AgentStore:
     settings = Settings()
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    return AgentStore(make_sessionmaker(engine), settings.master_key_bytes)
+    return AgentStore.from_settings(make_sessionmaker(engine), settings)
 
 
 def _read_password(from_stdin: bool) -> str:
