@@ -511,6 +511,7 @@ def run(quick: bool = True, pairs: bool | None = None, workers: int = 2) -> dict
         "scenes": len(rows),
         "scene_seconds": seconds,
         "scene_fps": SCENE_FPS,
+        "camera_fps": CAMERA_FPS,
         "size": "1280x720",
         "workers": workers,
         "scenes_wall_s": round(wall, 1),

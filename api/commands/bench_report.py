@@ -357,16 +357,20 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         f"{result.get('total_wall_s')} s.",
         "",
         "**Ratios.** Each area runs between two timings of a fixed reference workload "
-        f"({result.get('reference_workload')}). `ref_cpu` = the row's CPU time / the reference's CPU time; "
+        f"({result.get('reference_workload')}); the throughput rows time it again before each of their "
+        "repetitions and report the median ratio. `ref_cpu` = the row's CPU time / the reference's CPU time; "
         "`ref_wall` = wall time / the reference's wall time; `baseline/ours` = the baseline's time / ours on "
-        "the same inputs (> 1: ours is faster). Shares are of seeded generated scenes (fixtures/) and are "
-        "deterministic for a build.",
+        "the same inputs (> 1: ours is faster). OpenCV and BLAS run on one thread, so CPU time is one core's "
+        "work. **Kinds** (what `--compare` checks): `timing` rows (CPU ratios of work that does not run to a "
+        "clock) should agree within 15% between runs; `deterministic` rows (shares, counts, verdicts of seeded "
+        "generated scenes) should be equal for a build; `load` rows (latency, loop lag, dropped frames, live "
+        "sessions, fsync-bound writes, scale-out) depend on the machine's other work.",
         "",
         "## Results",
         "",
     ]
-    out += _md_table(["area", "row", "value", "unit", "ratio", "ratio of"],
-                     [[r["area"], r["name"], r["value"], r["unit"], r["ratio"], r["ratio_of"]]
+    out += _md_table(["area", "row", "value", "unit", "ratio", "ratio of", "kind"],
+                     [[r["area"], r["name"], r["value"], r["unit"], r["ratio"], r["ratio_of"], row_kind(r).value]
                       for r in result.get("rows", [])])
     accuracy = _get(areas, "accuracy", "result") or {}
     if accuracy.get("scenes"):
@@ -374,9 +378,12 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         per_attack = {row.get("sessions") for row in (attacks.get("per_attack") or {}).values()}
         out += ["", f"Sample sizes: the accuracy rows rest on {accuracy['scenes']} generated scenes "
                 f"({attacks.get('genuine_sessions')} genuine, {', '.join(str(n) for n in sorted(per_attack))} per "
-                f"attack type) of {accuracy.get('scene_seconds')} s at {accuracy.get('scene_fps')} fps, "
-                f"{accuracy.get('size')}. A share over 1-3 scenes is a smoke test, not an error rate; "
-                "`videoident bench` without `--quick` uses 9 genuine and 3 per attack type of 8 s."]
+                f"attack type) of {accuracy.get('scene_seconds')} s, {accuracy.get('size')}, rendered at "
+                f"{accuracy.get('camera_fps', '?')} fps with {accuracy.get('scene_fps')} frames per second analysed "
+                "(as the live sampler; rendering only 5 fps smeared 3x the motion into each frame). A share over "
+                "1-3 scenes is a smoke test, not an error rate; `videoident bench` without `--quick` uses 9 "
+                "genuine and 3 per attack type. Genuine sessions are `inconclusive` (not failed) while liveness "
+                "asks no challenge and the injection check is not built: the per-check rows say which."]
     out += ["", "## Areas", ""]
     out += _md_table(
         ["area", "wall s", "CPU s", "reference wall ms (before/after)", "reference CPU ms", "load 1 min", "outcome"],
