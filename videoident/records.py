@@ -8,7 +8,6 @@ aware UTC (:class:`UTCDateTime`), the same on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from videoident.db import Base
+from videoident.ids import new_uuid
 
 __all__ = [
     "UTCDateTime",
@@ -50,8 +50,9 @@ GWG_RETENTION_DAYS = 5 * 366
 UNSUCCESSFUL_RETENTION_DAYS = 90
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
+#: Compatibility name of :func:`videoident.ids.new_uuid` (row primary keys); new code imports from
+#: :mod:`videoident.ids`.
+new_id = new_uuid
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -76,7 +77,7 @@ class TenantRecord(Base):
 
     __tablename__ = "tenants"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     #: :class:`videoident.masking_policy.Profile` value.
@@ -91,7 +92,7 @@ class TenantRecord(Base):
 class IdentSessionRecord(Base):
     __tablename__ = "ident_sessions"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     purpose: Mapped[str] = mapped_column(String(20))
@@ -138,7 +139,7 @@ class CheckResultRecord(Base):
 
     __tablename__ = "check_results"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     session_id: Mapped[str] = mapped_column(ForeignKey("ident_sessions.id"), index=True)
     name: Mapped[str] = mapped_column(String(60))
     verdict: Mapped[str] = mapped_column(String(20))
@@ -154,7 +155,7 @@ class EvidenceRecord(Base):
 
     __tablename__ = "evidence_items"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     session_id: Mapped[str] = mapped_column(ForeignKey("ident_sessions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))
     #: "stored" (masked by the tenant's storage policy) or "export" (masked by its export policy).
@@ -177,7 +178,7 @@ class TanChallengeRecord(Base):
 
     __tablename__ = "tan_challenges"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     session_id: Mapped[str] = mapped_column(ForeignKey("ident_sessions.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(20))
     #: HMAC-SHA256 hex of "challenge id|session id|purpose|code" under the TAN key of ``master_key_id``.
@@ -233,7 +234,7 @@ class OutboxEventRecord(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     tenant_id: Mapped[str] = mapped_column(String(36), index=True)
     session_id: Mapped[str] = mapped_column(String(36), index=True)
     type: Mapped[str] = mapped_column(String(60))

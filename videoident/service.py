@@ -22,6 +22,7 @@ from pipelines.results import CheckResult, Reason, Verdict
 from videoident import audit
 from videoident.crypto import new_data_key
 from videoident.errors import NotFound, TokenInvalid
+from videoident.ids import new_uuid
 from videoident.masking_policy import Profile, policy_for
 from videoident.records import (
     CheckResultRecord,
@@ -29,7 +30,6 @@ from videoident.records import (
     IdentSessionRecord,
     OutboxEventRecord,
     TenantRecord,
-    new_id,
 )
 from videoident.service_core import token_hash
 from videoident.service_evidence import EvidenceMixin
@@ -65,7 +65,7 @@ class IdentService(EvidenceMixin, TanMixin):
         policy_for(masking_profile, masking_custom)  # refuse an invalid policy now, not at the first capture
 
         def work(db: Session) -> TenantView:
-            record = TenantRecord(id=new_id(), name=name, display_name=display_name,
+            record = TenantRecord(id=new_uuid(), name=name, display_name=display_name,
                                   masking_profile=Profile(masking_profile).value,
                                   masking_custom=dict(masking_custom) if masking_custom else None,
                                   created_at=self.clock())
@@ -112,7 +112,7 @@ class IdentService(EvidenceMixin, TanMixin):
                 raise ValueError("a reactivation needs the reference session it re-identifies against")
             now = self.clock()
             record = IdentSessionRecord(
-                id=new_id(), tenant_id=tenant_id, status=SessionStatus.CREATED.value, purpose=purpose.value,
+                id=new_uuid(), tenant_id=tenant_id, status=SessionStatus.CREATED.value, purpose=purpose.value,
                 reference=reference, callback_url=callback_url, locale=locale,
                 reference_session_id=reference_session_id, customer_token_hash=token_hash(token),
                 created_at=now, updated_at=now, expires_at=now + self.session_ttl, tan_failed_attempts=0,
@@ -285,7 +285,7 @@ class IdentService(EvidenceMixin, TanMixin):
             key = self._data_key(db, session_id)
             now = self.clock()
             for result in results:
-                row = CheckResultRecord(id=new_id(), session_id=session_id, name=result.name,
+                row = CheckResultRecord(id=new_uuid(), session_id=session_id, name=result.name,
                                         verdict=result.verdict.value, score=result.score,
                                         reason_code=result.reason.code, recorded_at=now)
                 row.payload_enc = self._seal_json(key, session_id, f"check/{row.id}",

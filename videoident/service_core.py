@@ -11,7 +11,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Engine
@@ -20,17 +20,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from videoident import audit
+from videoident.clock import Clock, utcnow
 from videoident.crypto import KeyRing, RandomBytes, WrappedKey, open_sealed, seal
 from videoident.errors import Erased, NotFound
+from videoident.ids import new_uuid
 from videoident.notify import Notifier, build_notifier
-from videoident.records import DataKeyRecord, IdentSessionRecord, OutboxEventRecord, new_id
+from videoident.records import DataKeyRecord, IdentSessionRecord, OutboxEventRecord
 from videoident.settings import Settings
 from videoident.states import TERMINAL, ReasonCode, SessionStatus, bank_status, check_transition
 from videoident.tan import CodeSource, generate_code
 from videoident.vault import EvidenceVault
 from videoident.views import Contact
 
-__all__ = ["ServiceCore", "Clock", "utcnow", "token_hash", "SESSION_TTL"]
+__all__ = ["ServiceCore", "token_hash", "SESSION_TTL"]
 
 log = logging.getLogger("videoident.service")
 
@@ -42,11 +44,6 @@ MAX_TX_ATTEMPTS = 8
 RETRY_BACKOFF_S = 0.02
 
 T = TypeVar("T")
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _is_lock_error(exc: OperationalError) -> bool:
@@ -151,7 +148,7 @@ class ServiceCore:
         now = self.clock()
         payload = {"session_id": record.id, "reference": record.reference, "status": bank_status(
             SessionStatus(record.status)).value, "at": now.isoformat(), **extra}
-        event = OutboxEventRecord(event_id=new_id(), tenant_id=record.tenant_id, session_id=record.id,
+        event = OutboxEventRecord(event_id=new_uuid(), tenant_id=record.tenant_id, session_id=record.id,
                                   type=event_type, payload=payload, created_at=now, attempts=0)
         payload["event_id"] = event.event_id
         db.add(event)

@@ -18,6 +18,7 @@ from pipelines.masking import mask_document
 from videoident import audit
 from videoident.crypto import WrappedKey
 from videoident.errors import Erased, NotFound
+from videoident.ids import new_uuid
 from videoident.masking_policy import fields_to_mask, policy_for
 from videoident.records import (
     CheckResultRecord,
@@ -25,7 +26,6 @@ from videoident.records import (
     EvidenceRecord,
     IdentSessionRecord,
     TenantRecord,
-    new_id,
 )
 from videoident.service_core import ServiceCore
 from videoident.states import TERMINAL, Decision, ReasonCode, SessionStatus
@@ -89,7 +89,7 @@ class EvidenceMixin(ServiceCore):
         source_id: str | None = None
         rows: list[EvidenceRecord] = []
         for variant, blob, blob_type, masked_fields in variants:
-            item_id = new_id()
+            item_id = new_uuid()
             # The file is durable before the row that names it commits (vault.py): no row without a file.
             path = self.vault.write(session_id, item_id, key, blob)
             rows.append(EvidenceRecord(id=item_id, session_id=session_id, kind=kind.value, variant=variant.value,

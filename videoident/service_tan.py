@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from pipelines.results import Verdict
 from videoident import audit
 from videoident.errors import ApprovalBlocked, FourEyesViolation, NotAssigned, TanError
+from videoident.ids import new_uuid
 from videoident.notify import Channel, Message, NotificationError
 from videoident.records import (
     CheckResultRecord,
@@ -20,7 +21,6 @@ from videoident.records import (
     IdentSessionRecord,
     TanChallengeRecord,
     TenantRecord,
-    new_id,
 )
 from videoident.service_core import ServiceCore
 from videoident.states import REASONS_BY_DECISION, ActorType, Decision, Purpose, ReasonCode, SessionStatus
@@ -207,7 +207,7 @@ class TanMixin(ServiceCore):
                 channel, recipient = Channel.EMAIL, contact.email
             else:
                 raise TanError("no configured transport reaches this customer's contact")
-            challenge = TanChallengeRecord(id=new_id(), session_id=session_id, purpose=record.purpose,
+            challenge = TanChallengeRecord(id=new_uuid(), session_id=session_id, purpose=record.purpose,
                                            master_key_id=self.keyring.current_id, channel="unsent", created_at=now,
                                            expires_at=now + timedelta(seconds=TAN_TTL_S))
             challenge.code_hmac = code_hmac(self.keyring.tan_key(challenge.master_key_id), challenge_id=challenge.id,

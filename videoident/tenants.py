@@ -14,12 +14,11 @@ These tables live on :class:`videoident.db.Base`; Alembic revision 0003 creates 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
@@ -28,7 +27,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from videoident.clock import utcnow
 from videoident.db import Base
+from videoident.ids import new_prefixed_id
 from videoident.records import UTCDateTime
 from videoident.settings import Settings
 
@@ -67,13 +68,9 @@ WEBHOOK_SECRET_OVERLAP = timedelta(hours=24)
 _HKDF_INFO = b"videoident webhook-secret sealing v1"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id(prefix: str, nbytes: int = 12) -> str:
-    """A prefixed, URL-safe random id, e.g. ``ses_3q2...``."""
-    return prefix + base64.b32encode(secrets.token_bytes(nbytes)).decode().rstrip("=").lower()
+#: Compatibility name of :func:`videoident.ids.new_prefixed_id` (``utcnow`` is re-exported from
+#: :mod:`videoident.clock` likewise); new code imports from those modules.
+new_id = new_prefixed_id
 
 
 class ApiKey(Base):
@@ -221,7 +218,7 @@ def issue_webhook_secret(db: Session, box: SecretBox, tenant_id: str) -> str:
     plaintext = WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
     db.add(
         WebhookSecret(
-            secret_id=new_id("whs_"),
+            secret_id=new_prefixed_id("whs_"),
             tenant_id=tenant_id,
             sealed=box.seal(plaintext.encode(), tenant_id.encode()),
             master_key_id=box.key_id,

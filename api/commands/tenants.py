@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -44,11 +46,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rotate.set_defaults(handler=_rotate)
 
 
-def _open() -> Any:
+@contextmanager
+def _bank() -> Iterator[Any]:
+    """The bank state (database, core service, secret box) from the environment's settings; disposed after."""
     from api.deps import open_bank
     from videoident.settings import Settings
 
-    return open_bank(Settings())
+    state = open_bank(Settings())
+    try:
+        yield state
+    finally:
+        state.engine.dispose()
+
+
+class _UnknownTenant(LookupError):
+    pass
+
+
+@contextmanager
+def _tenant_transaction(ref: str) -> Iterator[tuple[Any, Any, str]]:
+    """``(state, db, tenant_id)`` for the tenant ``ref`` (id or name); ``db`` commits when the block ends
+    without an error. Raises :class:`_UnknownTenant` when there is no such tenant."""
+    with _bank() as state:
+        tenant_id = _tenant_id(state, ref)
+        if tenant_id is None:
+            raise _UnknownTenant(ref)
+        with state.sessions() as db:
+            yield state, db, tenant_id
+            db.commit()
 
 
 def _tenant_id(state: Any, ref: str) -> str | None:
@@ -79,16 +104,13 @@ def _create(args: argparse.Namespace) -> int:
         print(f"unknown profile {args.profile!r}; choose one of {', '.join(p.value for p in Profile)}",
               file=sys.stderr)
         return 2
-    state = _open()
     try:
-        with state.sessions() as db:
+        with _bank() as state, state.sessions() as db:
             created = provision_tenant(state.service, db, state.box, args.name, args.display_name or args.name,
                                        profile)
     except IntegrityError:
         print(f"a tenant named {args.name!r} exists already", file=sys.stderr)
         return 1
-    finally:
-        state.engine.dispose()
     data = created.to_json()
     _emit(args, data, f"tenant_id:      {data['tenant_id']}\napi_key:        {data['api_key']}\n"
                       f"webhook_secret: {data['webhook_secret']}\n(shown once: store them now)")
@@ -101,19 +123,15 @@ def _list(args: argparse.Namespace) -> int:
     from videoident.records import TenantRecord
     from videoident.tenants import list_api_keys
 
-    state = _open()
-    try:
-        with state.sessions() as db:
-            tenants = db.scalars(select(TenantRecord).order_by(TenantRecord.created_at)).all()
-            keys = list_api_keys(db)
-            rows = [
-                {"tenant_id": t.id, "name": t.name, "display_name": t.display_name, "profile": t.masking_profile,
-                 "api_keys": [{"key_id": k.key_id, "label": k.label, "created_at": k.created_at.isoformat(),
-                               "revoked": k.revoked_at is not None} for k in keys if k.tenant_id == t.id]}
-                for t in tenants
-            ]
-    finally:
-        state.engine.dispose()
+    with _bank() as state, state.sessions() as db:
+        tenants = db.scalars(select(TenantRecord).order_by(TenantRecord.created_at)).all()
+        keys = list_api_keys(db)
+        rows = [
+            {"tenant_id": t.id, "name": t.name, "display_name": t.display_name, "profile": t.masking_profile,
+             "api_keys": [{"key_id": k.key_id, "label": k.label, "created_at": k.created_at.isoformat(),
+                           "revoked": k.revoked_at is not None} for k in keys if k.tenant_id == t.id]}
+            for t in tenants
+        ]
     if args.json:
         print(json.dumps(rows))
         return 0
@@ -126,17 +144,12 @@ def _list(args: argparse.Namespace) -> int:
 def _add_key(args: argparse.Namespace) -> int:
     from videoident.tenants import issue_api_key
 
-    state = _open()
     try:
-        tenant_id = _tenant_id(state, args.tenant)
-        if tenant_id is None:
-            print(f"no tenant {args.tenant!r}", file=sys.stderr)
-            return 1
-        with state.sessions() as db:
+        with _tenant_transaction(args.tenant) as (_state, db, tenant_id):
             key_id, api_key = issue_api_key(db, tenant_id, args.label)
-            db.commit()
-    finally:
-        state.engine.dispose()
+    except _UnknownTenant:
+        print(f"no tenant {args.tenant!r}", file=sys.stderr)
+        return 1
     _emit(args, {"tenant_id": tenant_id, "key_id": key_id, "api_key": api_key},
           f"key_id:  {key_id}\napi_key: {api_key}\n(shown once)")
     return 0
@@ -145,13 +158,9 @@ def _add_key(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     from videoident.tenants import revoke_api_key
 
-    state = _open()
-    try:
-        with state.sessions() as db:
-            done = revoke_api_key(db, args.key_id)
-            db.commit()
-    finally:
-        state.engine.dispose()
+    with _bank() as state, state.sessions() as db:
+        done = revoke_api_key(db, args.key_id)
+        db.commit()
     if not done:
         print(f"no live API key {args.key_id!r}", file=sys.stderr)
         return 1
@@ -162,17 +171,12 @@ def _revoke(args: argparse.Namespace) -> int:
 def _rotate(args: argparse.Namespace) -> int:
     from videoident.tenants import WEBHOOK_SECRET_OVERLAP, rotate_webhook_secret
 
-    state = _open()
     try:
-        tenant_id = _tenant_id(state, args.tenant)
-        if tenant_id is None:
-            print(f"no tenant {args.tenant!r}", file=sys.stderr)
-            return 1
-        with state.sessions() as db:
+        with _tenant_transaction(args.tenant) as (state, db, tenant_id):
             secret = rotate_webhook_secret(db, state.box, tenant_id)
-            db.commit()
-    finally:
-        state.engine.dispose()
+    except _UnknownTenant:
+        print(f"no tenant {args.tenant!r}", file=sys.stderr)
+        return 1
     hours = int(WEBHOOK_SECRET_OVERLAP.total_seconds() // 3600)
     _emit(args, {"tenant_id": tenant_id, "webhook_secret": secret},
           f"webhook_secret: {secret}\n(the old secret keeps signing for {hours} h)")
