@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 import redis.asyncio as aioredis
@@ -122,6 +123,11 @@ class WorkerAddress:
     def to_json(self) -> str:
         return json.dumps({"url": self.internal_url, "worker": self.worker_id}, sort_keys=True)
 
+    @property
+    def internal_port(self) -> int:
+        parsed = urlsplit(self.internal_url)
+        return parsed.port or (443 if parsed.scheme == "https" else 80)
+
     @classmethod
     def from_json(cls, text: str | None) -> WorkerAddress | None:
         if not text:
@@ -208,6 +214,9 @@ class LiveCluster:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.me = worker_address(settings)
+        #: With ``--workers`` each worker listens on the public port and on its own internal port; then only
+        #: requests that arrived on the internal one may carry the inter-worker header.
+        self.separate_internal_port = self.me.internal_port != settings.port
         self.auth = InternalAuth(settings.master_key_bytes, self.me.worker_id, clock)
         self._report_key = _derive(settings.master_key_bytes, _REPORT_INFO)
         self._prefix = settings.redis_prefix

@@ -15,7 +15,8 @@ router needs a per-route change. It routes:
 Everything else is served where it lands. A forward keeps the method, the headers (less hop-by-hop ones)
 and the body (streamed both ways), and adds :data:`api.media.cluster.INTERNAL_HEADER`, signed with a key
 derived from the master key; the receiving worker serves a request carrying a valid one locally (never
-forwards it again). A header that does not verify (sent from outside) is removed before routing.
+forwards it again). A header that does not verify (sent from outside), or that arrives on the public port of
+a worker that has a separate internal port, is removed before routing.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class LiveRoutingMiddleware:
         if scope["type"] != "http" or cluster is None:
             await self.app(scope, receive, send)
             return
-        if internal is not None and cluster.auth.verify(internal, scope["method"], _target(scope)) is not None:
+        if internal is not None and _on_internal_socket(scope, cluster) \
+                and cluster.auth.verify(internal, scope["method"], _target(scope)) is not None:
             await self.app(scope, receive, send)  # forwarded by another worker: served here, never again
             return
         if internal is not None:
@@ -194,6 +196,15 @@ def _target(scope: Scope) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string") or b""
     return (raw + (b"?" + query if query else b"")).decode("latin-1")
+
+
+def _on_internal_socket(scope: Scope, cluster: LiveCluster) -> bool:
+    """Whether the request may come from another worker: it arrived on this worker's internal port (when the
+    worker has one apart from the public port, as with ``serve --workers``)."""
+    if not cluster.separate_internal_port:
+        return True
+    server = scope.get("server")
+    return server is not None and server[1] == cluster.me.internal_port
 
 
 def _take_internal_header(scope: Scope) -> str | None:

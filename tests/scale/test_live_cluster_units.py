@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from api.media.cluster import INTERNAL_MAX_SKEW_S, InternalAuth, LiveCluster, WorkerAddress
+from api.media.cluster_proxy import _on_internal_socket
 from tests.scale.redis_support import RedisNamespace, fresh_redis_namespace
 from videoident.settings import Settings
 
@@ -56,6 +57,18 @@ def test_internal_header_verifies_only_for_the_same_request_key_and_time() -> No
     assert signer.verify("garbage", "POST", "/ident/t/api/offer") is None
     now[0] += INTERNAL_MAX_SKEW_S + 1
     assert signer.verify(value, "POST", "/ident/t/api/offer") is None  # too old: no replay
+
+
+async def test_with_a_separate_internal_port_only_that_port_takes_the_internal_header(tmp_path: Path) -> None:
+    with fresh_redis_namespace() as ns:
+        settings = _settings(tmp_path, ns, "w1")  # internal URL on port 9002, public port 8000 (the default)
+        cluster = LiveCluster(settings)
+        assert cluster.separate_internal_port
+        assert not _on_internal_socket({"server": ("127.0.0.1", 8000)}, cluster)
+        assert _on_internal_socket({"server": ("127.0.0.1", 9002)}, cluster)
+        # One port for both (a single worker per port behind a load balancer): the HMAC alone decides.
+        settings.port = 9002
+        assert _on_internal_socket({"server": ("10.0.0.5", 9002)}, LiveCluster(settings))
 
 
 async def test_leases_are_claimed_once_renewed_by_the_holder_and_taken_over_from_the_dead(
