@@ -52,7 +52,8 @@ def console_state(request: Request) -> ConsoleState:
         bank = getattr(request.app.state, "bank", None)
         if bank is None:
             raise HTTPException(503, "the service is starting")
-        state = ConsoleState(bank.service, AgentStore(bank.sessions, request.app.state.settings.master_key_bytes),
+        # The whole master-key ring: agents log in during and after a master-key rotation.
+        state = ConsoleState(bank.service, AgentStore.from_settings(bank.sessions, request.app.state.settings),
                              DatabaseCallQueue(bank.service, bank.sessions))
         request.app.state.console = state
     return state
