@@ -126,8 +126,9 @@ def _mrz_baseline(r: _Rows) -> None:
 
 def _face(r: _Rows) -> None:
     res = r.result
-    r.add("face visible -> match score p50", _get(res, "face_visible_to_match_score_s", "p50"), "s")
-    r.add("face visible -> match score p95", _get(res, "face_visible_to_match_score_s", "p95"), "s")
+    # seconds of video plus the CPU of the poll that scored: not deterministic, not a ratio
+    r.add("face visible -> match score p50", _get(res, "face_visible_to_match_score_s", "p50"), "s", kind=RowKind.LOAD)
+    r.add("face visible -> match score p95", _get(res, "face_visible_to_match_score_s", "p95"), "s", kind=RowKind.LOAD)
     ours, base = _num(_get(res, "ms_per_frame_p50")), _num(_get(res, "baseline_every_frame", "ms_per_frame_p50"))
     r.add("face + liveness CPU per frame p50 (ours)", ours, "ms", cpu_ms=ours)
     r.add("face_recognition default pipeline on every frame, CPU per frame p50", base, "ms", cpu_ms=base)
@@ -172,8 +173,11 @@ def _accuracy(r: _Rows) -> None:
     genuine_holo = _get(attacks, "genuine_hologram") or {}
     r.add("hologram verdicts, genuine", ", ".join(f"{k} {v}" for k, v in sorted(genuine_holo.items())) or None, "")
     faces = _get(res, "face_scenes") or {}
-    r.add("face visible -> match score p50", _get(faces, "face_visible_to_match_score_s", "p50"), "s")
-    r.add("face visible -> match score p95", _get(faces, "face_visible_to_match_score_s", "p95"), "s")
+    # seconds of video plus the CPU of the poll that scored: not deterministic, not a ratio
+    r.add("face visible -> match score p50", _get(faces, "face_visible_to_match_score_s", "p50"), "s",
+          kind=RowKind.LOAD)
+    r.add("face visible -> match score p95", _get(faces, "face_visible_to_match_score_s", "p95"), "s",
+          kind=RowKind.LOAD)
     ours = _get(faces, "ours_face_liveness_cpu_ms_per_frame", "p50")
     base = _get(faces, "baseline_every_frame_cpu_ms_per_frame", "p50")
     r.add("face + liveness CPU per analysed frame p50 (ours)", ours, "ms", cpu_ms=ours)
