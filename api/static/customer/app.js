@@ -61,7 +61,8 @@
     ui.step = step;
     document.querySelectorAll("section.step").forEach((s) => { s.hidden = s.id !== "step-" + step; });
     const order = ["consent", "check", "waiting", "tan"];
-    const current = { consent: 0, check: 1, live: 2, tan: 3, done: 4, ended: 4, cancelled: 4 }[step];
+    // An ident that ended without the TAN (ended, cancelled) marks no step as done.
+    const current = { consent: 0, check: 1, live: 2, tan: 3, done: 4 }[step];
     document.querySelectorAll(".steps li").forEach((li) => {
       const i = order.indexOf(li.dataset.step);
       li.classList.toggle("current", i === current);
