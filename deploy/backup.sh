@@ -4,6 +4,10 @@
 #   BACKUP_DIR=/srv/backup/videoident deploy/backup.sh        (as a user that can read the data dir)
 #
 # Reads VIDEOIDENT_DATABASE_URL and VIDEOIDENT_DATA_DIR (e.g. from /etc/videoident/videoident.env).
+# With Docker Compose, run it on the host with the vault volume's folder and the command inside the container:
+#   VIDEOIDENT_DATA_DIR=$(docker volume inspect -f '{{.Mountpoint}}' videoident_vault) \
+#   AUDIT_CMD="docker compose -p videoident exec -T videoident videoident audit verify" \
+#   VIDEOIDENT_DATABASE_URL=... BACKUP_DIR=... deploy/backup.sh
 # Why both parts, and in this order, is in docs/deployment.md ("Backups"). In short: the database holds
 # each session's data key (wrapped under the master key) and the sealed personal data; the vault holds the
 # sealed captures and recordings. Either alone is useless. A vault row is committed only after its file is
@@ -18,6 +22,7 @@ DATA_DIR=${VIDEOIDENT_DATA_DIR:-/var/lib/videoident}
 #: Days a backup is kept. A backup still holds the data keys of sessions erased after it was taken, so
 #: this bounds how long an erased session survives in backups (see docs/deployment.md).
 KEEP_DAYS=${BACKUP_KEEP_DAYS:-30}
+AUDIT_CMD=${AUDIT_CMD:-videoident audit verify}
 
 # libpq does not know SQLAlchemy's driver suffix.
 pg_url=${VIDEOIDENT_DATABASE_URL/postgresql+psycopg:/postgresql:}
@@ -28,7 +33,7 @@ mkdir -p "$dest"
 
 pg_dump --format=custom --no-owner --file "$dest/videoident.pgdump" "$pg_url"
 tar -C "$DATA_DIR" -cf "$dest/vault.tar" vault
-videoident audit verify > "$dest/audit-head.txt"
+$AUDIT_CMD > "$dest/audit-head.txt"
 (cd "$dest" && sha256sum videoident.pgdump vault.tar audit-head.txt > SHA256SUMS)
 echo "backup written to $dest ($(du -sh "$dest" | cut -f1)); $(cat "$dest/audit-head.txt")"
 
