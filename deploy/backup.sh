@@ -7,6 +7,7 @@
 # With Docker Compose, run it on the host with the vault volume's folder and the command inside the container:
 #   VIDEOIDENT_DATA_DIR=$(docker volume inspect -f '{{.Mountpoint}}' videoident_vault) \
 #   AUDIT_CMD="docker compose -p videoident exec -T videoident videoident audit verify" \
+#   PG_DUMP="docker compose -p videoident exec -T postgres pg_dump" \
 #   VIDEOIDENT_DATABASE_URL=... BACKUP_DIR=... deploy/backup.sh
 # Why both parts, and in this order, is in docs/deployment.md ("Backups"). In short: the database holds
 # each session's data key (wrapped under the master key) and the sealed personal data; the vault holds the
@@ -23,6 +24,8 @@ DATA_DIR=${VIDEOIDENT_DATA_DIR:-/var/lib/videoident}
 #: this bounds how long an erased session survives in backups (see docs/deployment.md).
 KEEP_DAYS=${BACKUP_KEEP_DAYS:-30}
 AUDIT_CMD=${AUDIT_CMD:-videoident audit verify}
+#: pg_dump must be at least the server's major version (the Compose file runs PostgreSQL 16).
+PG_DUMP=${PG_DUMP:-pg_dump}
 
 # libpq does not know SQLAlchemy's driver suffix.
 pg_url=${VIDEOIDENT_DATABASE_URL/postgresql+psycopg:/postgresql:}
@@ -31,7 +34,7 @@ dest="$BACKUP_DIR/$stamp"
 umask 077
 mkdir -p "$dest"
 
-pg_dump --format=custom --no-owner --file "$dest/videoident.pgdump" "$pg_url"
+$PG_DUMP --format=custom --no-owner "$pg_url" > "$dest/videoident.pgdump"
 tar -C "$DATA_DIR" -cf "$dest/vault.tar" vault
 $AUDIT_CMD > "$dest/audit-head.txt"
 (cd "$dest" && sha256sum videoident.pgdump vault.tar audit-head.txt > SHA256SUMS)
