@@ -253,14 +253,16 @@ def _worker_cpu_s(live: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-def run(quick: bool = True, analyse: bool = True, processes: int | None = None) -> dict[str, Any]:
+def run(
+    quick: bool = True, analyse: bool = True, processes: int | None = None, levels: tuple[int, ...] | None = None
+) -> dict[str, Any]:
     """``quick``: 640x480, levels 1/2/4, 6 s each; otherwise 1280x720 and levels up to 8, 15 s each.
     ``analyse=False`` measures the transport alone (decode, relay, recording, sampling to BGR).
     ``processes``: the analysis pool's size (None: ``VIDEOIDENT_ANALYSIS_PROCESSES`` or one per core; 0:
     analysis in the sampler threads of the server process)."""
     load_before = os.getloadavg()
     width, height = (640, 480) if quick else (1280, 720)
-    levels = (1, 2, 4) if quick else (1, 2, 3, 4, 6, 8)
+    levels = levels or ((1, 2, 4) if quick else (1, 2, 3, 4, 6, 8))
     seconds, warmup_s = (6.0, 3.0) if quick else (15.0, 4.0)
     results = []
     for sessions in levels:
@@ -295,8 +297,11 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=None, help="analysis pool size (default: one per core; 0: in-thread)"
     )
+    parser.add_argument("--levels", default=None, help="comma-separated session counts, e.g. 1,4")
     args = parser.parse_args()
-    print(json.dumps(run(quick=not args.full, analyse=not args.transport_only, processes=args.processes), indent=2))
+    levels = tuple(int(n) for n in args.levels.split(",")) if args.levels else None
+    result = run(quick=not args.full, analyse=not args.transport_only, processes=args.processes, levels=levels)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
