@@ -10,13 +10,15 @@ holds their owner leases and publishes their reports (:mod:`api.media.cluster`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 
 from api.media.cluster import LiveCluster
 from api.media.hub import LiveHub
-from api.media.ice import IceConfig, MediaSettings, install_loopback_gathering
+from api.media.ice import IceConfig, MediaSettings, browser_ice_servers, install_loopback_gathering
 from api.media.recorder import SegmentInfo
 from api.media.session import LiveAnalyzer
 from videoident.errors import CoreError
@@ -25,7 +27,7 @@ from videoident.settings import Environment, Settings, UnsafeSettingsError
 from videoident.states import SessionStatus
 from videoident.vault import EvidenceKind
 
-__all__ = ["VaultSegmentSink", "live_hub", "RECORDING_MEDIA_TYPE"]
+__all__ = ["VaultSegmentSink", "live_hub", "media_settings", "page_ice_servers", "RECORDING_MEDIA_TYPE"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def live_hub(app: FastAPI, service: IdentService) -> LiveHub:
     hub: LiveHub | None = getattr(app.state, "live_hub", None)
     if hub is None:
         settings: Settings = app.state.settings
-        ice = IceConfig.from_settings(MediaSettings())
+        ice = IceConfig.from_settings(media_settings(app))
         if ice.loopback_only:
             if settings.environment is Environment.PRODUCTION:
                 raise UnsafeSettingsError("VIDEOIDENT_WEBRTC_LOOPBACK_ONLY is for tests only")
@@ -73,6 +75,20 @@ def live_hub(app: FastAPI, service: IdentService) -> LiveHub:
             cluster.attach(hub, lambda session_id: _is_live(service, session_id))
         app.state.live_hub = hub
     return hub
+
+
+def media_settings(app: FastAPI) -> MediaSettings:
+    """The app's live-media settings, read from the environment once (a test may set ``app.state.media_settings``)."""
+    media: MediaSettings | None = getattr(app.state, "media_settings", None)
+    if media is None:
+        media = app.state.media_settings = MediaSettings()
+    return media
+
+
+def page_ice_servers(app: FastAPI, label: str) -> list[dict[str, Any]]:
+    """The ``iceServers`` a page (customer or console) passes to ``new RTCPeerConnection``: the operator's
+    STUN servers and TURN with credentials valid for :data:`api.media.ice.DEFAULT_TURN_CREDENTIAL_TTL_S`."""
+    return browser_ice_servers(media_settings(app), label, time.time())
 
 
 def _is_live(service: IdentService, session_id: str) -> bool:

@@ -4,6 +4,14 @@ By default the server uses **no** STUN/TURN server: a self-hosted deployment mus
 address to a third party (aiortc would otherwise ask ``stun.l.google.com``). Operators that need NAT
 traversal set ``VIDEOIDENT_ICE_SERVERS`` to their own servers.
 
+Browsers behind NAT or a UDP-blocking firewall need a TURN relay *of their own*: a relay used only by the
+server's peers does not help them (coturn relays only for peers it granted a permission). With
+``VIDEOIDENT_TURN_URLS`` and ``VIDEOIDENT_TURN_SECRET`` (coturn's ``static-auth-secret``, ``use-auth-secret``),
+:func:`browser_ice_servers` mints short-lived credentials per page load (the "TURN REST API" scheme:
+username ``<expiry unix s>:<label>``, password ``base64(HMAC-SHA1(secret, username))``), so no long-lived
+TURN password ever reaches a browser. STUN URLs of ``VIDEOIDENT_ICE_SERVERS`` are passed on as they are;
+its credentialed TURN entries are the server's own and are never sent to a browser.
+
 Loopback mode (``VIDEOIDENT_WEBRTC_LOOPBACK_ONLY=true``, refused in production) exists for tests that run
 browser and server on one machine: aioice leaves 127.0.0.1 out of its host candidates and Chromium may pair
 its eth0 address with the server's, so the server gathers 127.0.0.1 only and drops every non-loopback
@@ -12,23 +20,32 @@ candidate from the browser's offer (../shared/notes/webrtc-browser-tests.md).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
-from pydantic import field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "DEFAULT_TURN_CREDENTIAL_TTL_S",
     "MediaSettings",
     "IceConfig",
+    "browser_ice_servers",
     "install_loopback_gathering",
     "keep_loopback_candidates",
     "loopback_host_addresses",
 ]
 
 LOOPBACK_ADDRESS = "127.0.0.1"
+#: Lifetime of a browser's TURN credentials: the waiting room, the call (BaFin's procedures take 10-20 min)
+#: and the 5 min reconnect grace, with margin. A page that reloads or reconnects gets fresh ones.
+DEFAULT_TURN_CREDENTIAL_TTL_S = 3600
 _CANDIDATE_LINE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (?P<address>\S+) \d+ typ ", re.IGNORECASE)
 
 
@@ -40,6 +57,12 @@ class MediaSettings(BaseSettings):
     #: Comma-separated ICE server URLs of the operator's own STUN/TURN, e.g.
     #: ``turn:user:secret@turn.bank.example:3478``. Empty (the default) means host candidates only.
     ice_servers: str = ""
+    #: Comma-separated ``turn:``/``turns:`` URLs (no credentials) handed to the browsers with short-lived
+    #: credentials, e.g. ``turn:turn.bank.example:3478?transport=udp,turns:turn.bank.example:5349``.
+    turn_urls: str = ""
+    #: coturn's ``static-auth-secret`` (``use-auth-secret``): signs the browsers' TURN credentials.
+    turn_secret: SecretStr | None = None
+    turn_credential_ttl_s: int = Field(default=DEFAULT_TURN_CREDENTIAL_TTL_S, ge=60, le=86400)
     #: Test only: gather and accept loopback candidates only (browser and server on one machine).
     webrtc_loopback_only: bool = False
 
@@ -50,6 +73,38 @@ class MediaSettings(BaseSettings):
             if not url.startswith(("stun:", "turn:", "turns:")):
                 raise ValueError(f"ICE server URLs start with stun:, turn: or turns:, got {url!r}")
         return value
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_only(cls, value: str) -> str:
+        for url in _split(value):
+            if not url.startswith(("turn:", "turns:")) or "@" in url:
+                raise ValueError(f"VIDEOIDENT_TURN_URLS takes turn:/turns: URLs without credentials, got {url!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _turn_needs_secret(self) -> MediaSettings:
+        if _split(self.turn_urls) and (self.turn_secret is None or not self.turn_secret.get_secret_value()):
+            raise ValueError("VIDEOIDENT_TURN_URLS needs VIDEOIDENT_TURN_SECRET (coturn's static-auth-secret)")
+        return self
+
+
+def browser_ice_servers(settings: MediaSettings, label: str, now_s: float) -> list[dict[str, Any]]:
+    """The ``iceServers`` for a browser's ``RTCPeerConnection`` (JSON-ready ``RTCIceServer`` dicts).
+
+    ``label`` ends the TURN username (say ``customer`` or ``agent``; no personal data: coturn logs it);
+    ``now_s`` is Unix time in seconds. Empty unless the operator configured STUN or TURN."""
+    servers: list[dict[str, Any]] = [{"urls": [url]} for url in _split(settings.ice_servers)
+                                     if url.startswith("stun:")]
+    turn = _split(settings.turn_urls)
+    if turn and settings.turn_secret is not None:
+        if ":" in label:
+            raise ValueError("the TURN label must not contain ':'")
+        username = f"{int(now_s) + settings.turn_credential_ttl_s}:{label}"
+        digest = hmac.new(settings.turn_secret.get_secret_value().encode(), username.encode(), hashlib.sha1)
+        servers.append({"urls": turn, "username": username,
+                        "credential": base64.b64encode(digest.digest()).decode("ascii")})
+    return servers
 
 
 def _split(value: str) -> list[str]:
