@@ -9,7 +9,7 @@ import hmac
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from api.media.ice import MediaSettings, browser_ice_servers
+from api.media.ice import IceConfig, MediaSettings, browser_ice_servers
 
 NOW_S = 1_800_000_000.0
 
@@ -55,3 +55,12 @@ def test_a_label_cannot_forge_the_expiry() -> None:
     settings = MediaSettings(turn_urls="turn:t.example:3478", turn_secret=SecretStr("x"))
     with pytest.raises(ValueError):
         browser_ice_servers(settings, "9999999999:agent", NOW_S)
+
+
+def test_the_servers_peers_get_a_turn_relay_with_their_own_fresh_credentials() -> None:
+    settings = MediaSettings(ice_servers="stun:turn.bank.example:3478", turn_urls="turn:turn.bank.example:3478",
+                             turn_secret=SecretStr("x"))
+    servers = IceConfig.from_settings(settings).rtc_configuration().iceServers or []
+    assert [s.urls for s in servers] == ["stun:turn.bank.example:3478", ["turn:turn.bank.example:3478"]]
+    assert servers[1].username is not None and servers[1].username.endswith(":server")
+    assert IceConfig.from_settings(MediaSettings()).rtc_configuration().iceServers == []

@@ -9,8 +9,9 @@ server's peers does not help them (coturn relays only for peers it granted a per
 ``VIDEOIDENT_TURN_URLS`` and ``VIDEOIDENT_TURN_SECRET`` (coturn's ``static-auth-secret``, ``use-auth-secret``),
 :func:`browser_ice_servers` mints short-lived credentials per page load (the "TURN REST API" scheme:
 username ``<expiry unix s>:<label>``, password ``base64(HMAC-SHA1(secret, username))``), so no long-lived
-TURN password ever reaches a browser. STUN URLs of ``VIDEOIDENT_ICE_SERVERS`` are passed on as they are;
-its credentialed TURN entries are the server's own and are never sent to a browser.
+TURN password ever reaches a browser; the server's own peers get credentials the same way (label
+``server``). STUN URLs of ``VIDEOIDENT_ICE_SERVERS`` are passed on as they are; its credentialed TURN
+entries are the server's own and are never sent to a browser.
 
 Loopback mode (``VIDEOIDENT_WEBRTC_LOOPBACK_ONLY=true``, refused in production) exists for tests that run
 browser and server on one machine: aioice leaves 127.0.0.1 out of its host candidates and Chromium may pair
@@ -24,6 +25,7 @@ import base64
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +119,8 @@ class IceConfig:
 
     servers: tuple[RTCIceServer, ...] = ()
     loopback_only: bool = False
+    #: When it sets TURN with a secret, every new peer also gets a relay with fresh short-lived credentials.
+    media: MediaSettings | None = None
 
     @classmethod
     def from_settings(cls, settings: MediaSettings) -> IceConfig:
@@ -129,11 +133,15 @@ class IceConfig:
                 servers.append(RTCIceServer(f"{scheme}:{host}", username=username, credential=password))
             else:
                 servers.append(RTCIceServer(url))
-        return cls(tuple(servers), settings.webrtc_loopback_only)
+        return cls(tuple(servers), settings.webrtc_loopback_only, settings)
 
     def rtc_configuration(self) -> RTCConfiguration:
         # An explicit list: aiortc substitutes Google's STUN server for None.
-        return RTCConfiguration(iceServers=list(self.servers))
+        servers = list(self.servers)
+        if self.media is not None and _split(self.media.turn_urls):
+            relay = browser_ice_servers(self.media, "server", time.time())[-1]  # the TURN entry comes last
+            servers.append(RTCIceServer(relay["urls"], username=relay["username"], credential=relay["credential"]))
+        return RTCConfiguration(iceServers=servers)
 
     def prepare_offer(self, sdp: str) -> str:
         """The browser's offer as the server will use it (loopback mode keeps loopback candidates only)."""
