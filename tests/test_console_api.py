@@ -19,6 +19,7 @@ from api.media.verification import agent_code
 from api.routers.console import ConsoleState
 from tests.test_live_support import LevelAnalyzer, make_customer_app, new_customer_session
 from videoident.agents import AgentRole, AgentStore
+from videoident.console_state import ConsoleMemory
 from videoident.queue import DatabaseCallQueue
 from videoident.records import AuditEventRecord
 
@@ -39,7 +40,8 @@ class Console:
         self.app, self.service = make_customer_app(tmp_path, analyzer_factory=lambda _sid: LevelAnalyzer())
         bank = self.app.state.bank
         self.agents = AgentStore(bank.sessions, self.app.state.settings.master_key_bytes, hasher=LIGHT)
-        self.app.state.console = ConsoleState(self.service, self.agents, DatabaseCallQueue(self.service, bank.sessions))
+        self.app.state.console = ConsoleState(self.service, self.agents, DatabaseCallQueue(self.service, bank.sessions),
+                                          ConsoleMemory(bank.sessions))
         self.secrets: dict[str, str] = {}
         self.ids: dict[str, str] = {}
 

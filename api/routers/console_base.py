@@ -9,14 +9,16 @@ The endpoints live in :mod:`api.routers.console` (pages, login, queue, the call'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
 from api.media.hub import LiveHub
 from api.media.session import LiveSession
+from pipelines.layouts import Template
 from videoident.agents import AgentRole, AgentStore, AgentView
+from videoident.console_state import ConsoleMemory
 from videoident.errors import CoreError
 from videoident.queue import CallQueue, DatabaseCallQueue
 from videoident.security_features import SecurityFeature
@@ -34,16 +36,69 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @dataclass
 class ConsoleState:
-    """The console's per-app state: the core, the agent accounts, the call queue, and in memory the
-    security features drawn per session (template value or None, features), the agent's confirmations per
-    session, and which (agent id, session id) pairs have had their first checks view audited."""
+    """The console's per-app state: the core, the agent accounts, the call queue, and the per-call memory
+    (features drawn, confirmations, first checks views) in the database, shared by every worker."""
 
     service: IdentService
     agents: AgentStore
     queue: CallQueue
-    features: dict[str, tuple[str | None, tuple[SecurityFeature, ...]]] = field(default_factory=dict)
-    confirmed: dict[str, set[str]] = field(default_factory=dict)
-    live_viewed: set[tuple[str, str]] = field(default_factory=set)
+    memory: ConsoleMemory
+
+    # Views of :attr:`memory` shaped like the in-process dicts this state held before the memory moved into
+    # the database; the live view (api/routers/console_live.py) still reads them. Each access is a
+    # database round trip (call from a thread). New code calls :attr:`memory` directly.
+    @property
+    def features(self) -> _FeaturesView:
+        return _FeaturesView(self.memory)
+
+    @property
+    def confirmed(self) -> _ConfirmedView:
+        return _ConfirmedView(self.memory)
+
+    @property
+    def live_viewed(self) -> _ViewedSet:
+        return _ViewedSet(self.memory)
+
+
+class _FeaturesView:
+    """session id -> (template value or None, drawn features); setting an entry is an atomic draw-once."""
+
+    def __init__(self, memory: ConsoleMemory) -> None:
+        self._memory = memory
+
+    def get(self, session_id: str) -> tuple[str | None, tuple[SecurityFeature, ...]] | None:
+        drawn = self._memory.drawn(session_id)
+        return None if drawn is None else (drawn.template.value if drawn.template else None, drawn.features)
+
+    def __getitem__(self, session_id: str) -> tuple[str | None, tuple[SecurityFeature, ...]]:
+        found = self.get(session_id)
+        if found is None:
+            raise KeyError(session_id)
+        return found
+
+    def __setitem__(self, session_id: str, value: tuple[str | None, tuple[SecurityFeature, ...]]) -> None:
+        self._memory.draw_once(session_id, Template(value[0]) if value[0] is not None else None, value[1])
+
+
+class _ConfirmedView:
+    def __init__(self, memory: ConsoleMemory) -> None:
+        self._memory = memory
+
+    def get(self, session_id: str, default: set[str] | None = None) -> set[str]:
+        return set(self._memory.confirmed(session_id)) or (default if default is not None else set())
+
+
+class _ViewedSet:
+    """(agent id, session id) pairs whose first checks view was audited."""
+
+    def __init__(self, memory: ConsoleMemory) -> None:
+        self._memory = memory
+
+    def __contains__(self, pair: tuple[str, str]) -> bool:
+        return self._memory.viewed(*pair)
+
+    def add(self, pair: tuple[str, str]) -> None:
+        self._memory.first_view(*pair)
 
 
 def console_state(request: Request) -> ConsoleState:
@@ -54,7 +109,7 @@ def console_state(request: Request) -> ConsoleState:
             raise HTTPException(503, "the service is starting")
         # The whole master-key ring: agents log in during and after a master-key rotation.
         state = ConsoleState(bank.service, AgentStore.from_settings(bank.sessions, request.app.state.settings),
-                             DatabaseCallQueue(bank.service, bank.sessions))
+                             DatabaseCallQueue(bank.service, bank.sessions), ConsoleMemory(bank.sessions))
         request.app.state.console = state
     return state
 

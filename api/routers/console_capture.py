@@ -44,13 +44,15 @@ class ConfirmBody(BaseModel):
 @router.post("/console/api/calls/{session_id}/confirm")
 async def confirm(session_id: str, body: ConfirmBody, agent: AgentDep, state: StateDep) -> dict[str, list[str]]:
     view = await asyncio.to_thread(session_for, state, agent, session_id)
-    # The asked questions, and each drawn security feature the agent inspected ("feature:<code>").
-    drawn = state.features.get(view.id, (None, ()))[1]
-    if body.item not in CONFIRMATIONS + tuple(f"feature:{f.code}" for f in drawn):
+    # The asked questions, and each drawn security feature the agent inspected ("feature:<code>"); the draw
+    # and the confirmations are in the database, so any worker answers the same.
+    drawn = await asyncio.to_thread(state.memory.drawn, view.id)
+    features = drawn.features if drawn is not None else ()
+    if body.item not in CONFIRMATIONS + tuple(f"feature:{f.code}" for f in features):
         raise HTTPException(422, f"item must be one of {', '.join(CONFIRMATIONS)} or feature:<a drawn feature>")
-    state.confirmed.setdefault(view.id, set()).add(body.item)
+    confirmed, _new = await asyncio.to_thread(state.memory.confirm, view.id, body.item, agent.id)
     await asyncio.to_thread(audit, state, agent, "console.confirmed", view, item=body.item)
-    return {"confirmed": sorted(state.confirmed[view.id])}
+    return {"confirmed": sorted(confirmed)}
 
 
 # ------------------------------------------------------------------------------------------ frames

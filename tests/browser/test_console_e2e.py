@@ -84,6 +84,7 @@ def test_agent_takes_the_call_captures_approves_and_the_customer_confirms_with_t
     from fixtures.y4m import write_y4m
     from pipelines.layouts import Template
     from videoident.agents import AgentRole, AgentStore
+    from videoident.console_state import ConsoleMemory
     from videoident.notify import SmtpNotifier
     from videoident.queue import DatabaseCallQueue
     from videoident.vault import EvidenceKind
@@ -105,7 +106,8 @@ def test_agent_takes_the_call_captures_approves_and_the_customer_confirms_with_t
     service.notifier = SmtpNotifier("127.0.0.1", inbox.port, "ident@bank.example", starttls=False)
     bank = app.state.bank
     agents = AgentStore(bank.sessions, app.state.settings.master_key_bytes, hasher=LIGHT)
-    app.state.console = ConsoleState(service, agents, DatabaseCallQueue(service, bank.sessions))
+    app.state.console = ConsoleState(service, agents, DatabaseCallQueue(service, bank.sessions),
+                                     ConsoleMemory(bank.sessions))
     anna = pyotp.parse_uri(agents.create("anna", AgentRole.AGENT, PASSWORD).provisioning_uri).secret
     sue = pyotp.parse_uri(agents.create("sue", AgentRole.SUPERVISOR, PASSWORD).provisioning_uri).secret
     session_id, token = new_customer_session(service)

@@ -26,6 +26,7 @@ TABLE_MODULES = (
     "videoident.webhooks",
     "videoident.idempotency",
     "videoident.agents",
+    "videoident.console_state",
 )
 
 
