@@ -83,8 +83,9 @@ def test_unreachable_redis_raises() -> None:
         limiter.acquire("a")
 
 
-def test_the_api_answers_503_when_redis_is_down(tmp_path: Path) -> None:
+def test_the_api_answers_503_when_redis_is_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A configured but dead Redis: the bank API refuses with 503 and a reason, never skips the limit."""
+    monkeypatch.setenv("VIDEOIDENT_ANALYSIS_PROCESSES", "0")  # no analysis pool to start for a REST call
     from api.app import create_app
     from api.deps import ensure_demo_tenant, open_bank
 
