@@ -12,6 +12,7 @@ import aioice.ice
 import av
 import httpx
 import pytest
+from sqlalchemy import select
 
 from api.media.ice import loopback_host_addresses
 from api.media.verification import agent_code
@@ -25,6 +26,7 @@ from tests.test_live_support import (
     wait_until,
 )
 from videoident import audit
+from videoident.records import AuditEventRecord
 from videoident.states import ActorType
 from videoident.vault import EvidenceKind
 
@@ -60,11 +62,19 @@ async def test_page_state_and_consent(tmp_path: Path) -> None:
             f"/ident/{token}/api/join", json={"consent": False, "consent_version": CONSENT_VERSION}
         )
         assert refused.status_code == 422
+        # Consent to the previous text (before the page had a cancel button) is not consent to this one.
+        outdated = await client.post(f"/ident/{token}/api/join", json={"consent": True, "consent_version": "2026-11-1"})
+        assert outdated.status_code == 422
         assert (await client.get(f"/ident/{token}/api/state")).json()["status"] == "created"
         joined = await client.post(
-            f"/ident/{token}/api/join", json={"consent": True, "consent_version": CONSENT_VERSION}
+            f"/ident/{token}/api/join", json={"consent": True, "consent_version": CONSENT_VERSION, "locale": "de"}
         )
         assert joined.status_code == 200
+        with app.state.bank.sessions() as db:
+            consented = db.execute(select(AuditEventRecord).where(AuditEventRecord.session_id == session_id,
+                                                                  AuditEventRecord.action == "customer.consented")
+                                   ).scalars().all()
+        assert [e.details for e in consented] == [{"consent_version": CONSENT_VERSION, "locale": "de"}]
         assert joined.json()["status"] == "waiting" and joined.json()["queue"]["position"] == 1
 
         # A second customer joins later and queues behind the first.

@@ -56,3 +56,36 @@ def test_consent_says_what_why_how_long_and_no_third_parties(lang: str) -> None:
     for key in ("consent_what", "consent_why", "consent_how_long", "consent_who", "consent_rights"):
         assert len(table[key]) > 60, key
     assert "{years}" in table["consent_how_long"] and "{bank}" in table["consent_who"]
+
+
+#: SHA-256 of every language's consent texts (the ``consent*`` keys) per consent version. A change of the text
+#: fails :func:`test_a_changed_consent_text_has_a_new_version` until CONSENT_VERSION is bumped (the audit log
+#: records which text the customer agreed to) and the new digest is added here.
+CONSENT_TEXT_SHA256 = {
+    "2026-11-2": "ae7c7a9b8a743a0bf0c2fad3524d92d06f610c4f7f5ca6e37cc5bc74b3f51b76",
+}
+
+
+def _consent_digest() -> str:
+    import hashlib
+
+    tables = _tables()
+    parts = [f"{lang}\t{key}\t{value}" for lang in sorted(tables) for key, value in sorted(tables[lang].items())
+             if key.startswith("consent")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def test_a_changed_consent_text_has_a_new_version() -> None:
+    from api.routers.customer import CONSENT_VERSION
+
+    assert CONSENT_TEXT_SHA256.get(CONSENT_VERSION) == _consent_digest(), (
+        "the consent text changed: bump CONSENT_VERSION in api/routers/customer.py and record the new digest")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_consent_names_the_cancel_button_not_closing_the_page(lang: str) -> None:
+    table = _tables()[lang]
+    # The button's own label, as the page shows it in this language.
+    assert table["cancel"] in table["consent_rights"]
+    closing = {"en": "closing this page", "nl": "pagina te sluiten", "de": "Seite schließen", "fa": "بستن این صفحه"}
+    assert closing[lang] not in table["consent_rights"]

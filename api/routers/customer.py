@@ -49,8 +49,11 @@ ASSETS = {
     "i18n.js": "text/javascript",
     "style.css": "text/css",
 }
-#: The consent text's version, recorded in the audit log when the customer joins; bump it with the text.
-CONSENT_VERSION = "2026-11-1"
+#: The consent text's version (the ``consent_*`` texts of static/customer/i18n.js in every language), recorded
+#: in the audit log (``customer.consented``) when the customer joins; bump it with the text
+#: (tests/test_live_page.py fails when the text changes and the version does not).
+#: 2026-11-2: "stop by closing this page" became the page's "Cancel identification" button.
+CONSENT_VERSION = "2026-11-2"
 #: Languages the page speaks (Persian is right-to-left).
 LOCALES = ("en", "nl", "de", "fa")
 #: Statuses in which the page keeps a live media connection.
@@ -177,6 +180,9 @@ async def join(token: str, body: JoinRequest, request: Request, service: Service
     if not body.consent or body.consent_version != CONSENT_VERSION:
         raise HTTPException(422, "consent to the current text is required")
     if view.status is SessionStatus.CREATED:
+        await asyncio.to_thread(service.record_audit, audit.Actor(ActorType.CUSTOMER, view.id), "customer.consented",
+                                session_id=view.id, consent_version=CONSENT_VERSION,
+                                locale=body.locale if body.locale in LOCALES else "en")
         view = await asyncio.to_thread(service.customer_joined, view.id)
     return JSONResponse(await asyncio.to_thread(_state, request.app, service, view))
 
