@@ -279,10 +279,13 @@ def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     for _ in range(3):
         centre = points.mean(axis=0)
-        _, _, vt = np.linalg.svd(points - centre, full_matrices=False)
-        direction = vt[0]
+        d = points - centre
+        # The principal axis of the 2x2 scatter matrix, in closed form (what an SVD gives, up to sign).
+        sxx, syy, sxy = float(d[:, 0] @ d[:, 0]), float(d[:, 1] @ d[:, 1]), float(d[:, 0] @ d[:, 1])
+        theta = 0.5 * np.arctan2(2.0 * sxy, sxx - syy)
+        direction = np.array([np.cos(theta), np.sin(theta)])
         normal = np.array([-direction[1], direction[0]])
-        residual = np.abs((points - centre) @ normal)
+        residual = np.abs(d @ normal)
         keep = residual <= max(REFINE_INLIER_PX, 2.5 * float(np.median(residual)))
         if keep.all() or keep.sum() < 6:
             break
@@ -291,10 +294,11 @@ def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _intersect(p1: np.ndarray, d1: np.ndarray, p2: np.ndarray, d2: np.ndarray) -> np.ndarray | None:
-    matrix = np.array([[d1[0], -d2[0]], [d1[1], -d2[1]]])
-    if abs(np.linalg.det(matrix)) < 1e-6:
+    det = d2[0] * d1[1] - d1[0] * d2[1]  # of [[d1x, -d2x], [d1y, -d2y]]
+    if abs(det) < 1e-6:
         return None
-    s, _ = np.linalg.solve(matrix, p2 - p1)
+    diff = p2 - p1
+    s = (diff[1] * d2[0] - diff[0] * d2[1]) / det  # Cramer's rule for s in s * d1 - u * d2 = diff
     return p1 + s * d1
 
 

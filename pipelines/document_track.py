@@ -16,10 +16,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipelines.document import DocumentLocator, Work
+from pipelines.document import TRACK_CONFIDENCE, DocumentLocator, Work
 from pipelines.frame import DocumentKind, DocumentView
 
-__all__ = ["TRACK_FRAMES", "VERIFY_EVERY", "FLOW_POINTS", "DocumentTracker", "predict_corners"]
+__all__ = ["TRACK_FRAMES", "VERIFY_EVERY", "FLOW_POINTS", "TRACK_CONFIDENCE_DROP", "DocumentTracker", "predict_corners"]
 
 #: The previous corners are used as a tracking hint for this many frames after the document was last seen.
 TRACK_FRAMES = 3
@@ -27,6 +27,11 @@ TRACK_FRAMES = 3
 #: tracked one, so tracking cannot stay locked on a part of the card (measured on fixture scenes: without
 #: it a tracked quad could sit on the header text for 5+ frames).
 VERIFY_EVERY = 5
+#: A card found in the previous frame with a confidence below :data:`pipelines.document.TRACK_CONFIDENCE`
+#: (a light card on a light wall, a hand along an edge) is kept by tracking when its snapped quad scores
+#: at least that confidence minus this: otherwise such a card costs a full search on every frame (fixture
+#: nl-id back: 20 of 30 frames).
+TRACK_CONFIDENCE_DROP = 0.05
 #: Features followed per frame. 40-60 are plenty for a homography with RANSAC; more cost flow time.
 FLOW_POINTS = 60
 #: Shi-Tomasi quality level and spacing (work px) of the features (OpenCV's usual values for tracking).
@@ -103,6 +108,7 @@ class DocumentTracker:
         self._frames = 0
         self._previous: Work | None = None
         self._corners: np.ndarray | None = None
+        self._confidence = 1.0
         self._since_document = track_frames + 1
         #: Counters for benchmarks: frames answered by tracking alone, and full searches run.
         self.tracked_frames = 0
@@ -123,7 +129,8 @@ class DocumentTracker:
                 if predicted is not None:
                     hint = predicted / work.scale
         verify = self._frames % self.verify_every == 0
-        view, searched = self.locator.locate_prepared(image, work, hint, verify=verify, kind=kind)
+        keep_at = min(TRACK_CONFIDENCE, self._confidence - TRACK_CONFIDENCE_DROP)
+        view, searched = self.locator.locate_prepared(image, work, hint, verify, kind, keep_at)
         self.full_searches += int(searched)
         self.tracked_frames += int(view is not None and not searched)
         self._previous = work
@@ -132,4 +139,5 @@ class DocumentTracker:
         else:
             self._since_document = 0
             self._corners = view.corners_px
+            self._confidence = view.confidence
         return view

@@ -143,9 +143,16 @@ def card_signature(document: DocumentView) -> np.ndarray:
 
 
 def registered(signatures: np.ndarray) -> np.ndarray:
-    """bool (n,): which of the frames' card signatures (n, k) correlate with their median at least
-    :data:`MIN_REGISTRATION`."""
-    reference = np.median(signatures, axis=0)
+    """bool (n,): which frames show the card the way most frames do. ``signatures`` (n, k): the frames'
+    :func:`card_signature`. The reference is the frame that correlates at least :data:`MIN_REGISTRATION`
+    with the most others; the median of those frames is then the card, and a frame is kept when it
+    correlates with that median at least :data:`MIN_REGISTRATION`. (A median over all frames fails when
+    the quad was off the card in most of them: a screen replay, seed 1001.)"""
+    if len(signatures) == 0:
+        return np.zeros(0, dtype=bool)
+    similar = signatures @ signatures.T >= MIN_REGISTRATION
+    cluster = similar[int(np.argmax(similar.sum(axis=1)))]
+    reference = np.median(signatures[cluster], axis=0)
     norm = float(np.linalg.norm(reference))
     if norm < 1e-9:
         return np.zeros(len(signatures), dtype=bool)

@@ -112,3 +112,21 @@ def test_line_pairs_cut_to_their_common_extent_give_a_card_joined_to_the_arm() -
     quads = quads_from_lines(work.grey, 0.1 * work.grey.shape[1])
     closest = min(float(np.abs(order_corners(q) - target).max()) for q in quads)
     assert closest <= 0.05 * _width(target), f"closest line quad {closest:.1f} work px off"
+
+
+def test_a_card_shown_on_a_phone_is_located_on_the_card_not_the_phone() -> None:
+    """A screen replay (fixture de-id, seed 1001, 640x480): the phone's black border and bezel around the
+    card make a credible quad that contains the card. The card is the document: a dark frame around a
+    light card is a device or a holder (before this rule the phone won, and the hologram zone wandered)."""
+    from fixtures.attacks import Attack
+    from fixtures.scenes import SceneSpec, generate_scene
+    from pipelines.layouts import Template
+
+    spec = SceneSpec(Template.DE_ID, seed=1001, attack=Attack.SCREEN_REPLAY, size=(640, 480), seconds=4.0, fps=10.0)
+    scene = generate_scene(spec)
+    for index in (0, 2, 10, 16):
+        frame, truth = scene.render(index)
+        view = DocumentLocator().locate(frame)
+        assert view is not None
+        error = float(np.linalg.norm(view.corners_px - truth.corners_px, axis=1).max())
+        assert error <= MAX_CORNER_ERROR_FRACTION * _width(truth.corners_px), f"frame {index}: {error:.1f} px"
