@@ -42,6 +42,7 @@ from pipelines.face.live import FaceTracker
 from pipelines.face.stage import FaceStage
 from pipelines.frame import DocumentView, FrameContext
 from pipelines.layouts import LAYOUTS, Template, rectified_size_px
+from pipelines.liveness.active import Challenge
 from pipelines.liveness.stage import LivenessStage
 from pipelines.results import Verdict
 
@@ -62,6 +63,18 @@ GENUINE_SEED = 1000
 ATTACK_SEED = 2000
 LIVENESS_ATTACKS = (Attack.SCREEN_REPLAY, Attack.INJECTED_LOOP, Attack.INJECTED_STATIC)
 ATTACKS = (Attack.PORTRAIT_SWAP, *LIVENESS_ATTACKS)
+#: Active liveness: the challenges asked (in this order, from :data:`ACTIVE_START_S`, each within
+#: :data:`ACTIVE_TIMEOUT_S`) and when the generated customer performs them (fixtures.head_motion): about
+#: 0.5-1.2 s after the previous one is done, as a person reads the next instruction.
+ACTIVE_CHALLENGES = (Challenge.BLINK, Challenge.TURN_LEFT, Challenge.TURN_RIGHT, Challenge.COME_CLOSER)
+ACTIVE_ACTIONS_S = (0.8, 2.0, 3.5, 5.0)
+ACTIVE_START_S = 0.3
+ACTIVE_TIMEOUT_S = 3.0
+ACTIVE_SECONDS = 6.6
+#: 640x480 is enough for landmarks (face ~125 px) at a quarter of 720p's rendering cost.
+ACTIVE_SIZE = (640, 480)
+ACTIVE_SEED = 3000
+FULL_ACTIVE = 20
 #: z of a two-sided 95% interval.
 WILSON_Z = 1.959964
 
@@ -136,6 +149,50 @@ def run_scene(engine: FaceEngine, spec: SceneSpec, baseline: bool = False) -> di
         base = time.process_time() - c0
         out["baseline_cpu_s"] = round(base, 3)
         out["baseline_ms_per_frame"] = round(1000 * base / max(1, len(contexts)), 1)
+    return out
+
+
+def run_active_scene(engine: FaceEngine, seed: int, perform: bool) -> dict[str, Any]:
+    """One generated customer asked for :data:`ACTIVE_CHALLENGES`; ``perform``: they do them at
+    :data:`ACTIVE_ACTIONS_S` (else they sit still and never blink). Returns the liveness verdict and
+    the challenge outcomes."""
+    actions = tuple(zip(ACTIVE_CHALLENGES, ACTIVE_ACTIONS_S, strict=True)) if perform else ()
+    spec = SceneSpec(TEMPLATES[seed % 3], seed=seed, size=ACTIVE_SIZE, seconds=ACTIVE_SECONDS, actions=actions,
+                     natural_blinks=False)
+    contexts = list(scene_contexts(generate_scene(spec)))
+    stage = LivenessStage(FaceTracker(engine), ACTIVE_CHALLENGES, ACTIVE_START_S, ACTIVE_TIMEOUT_S)
+    c0 = time.process_time()
+    for context in contexts:
+        stage.observe(context)
+    result = stage.result()
+    return {
+        "seed": seed,
+        "perform": perform,
+        "liveness": result.verdict.value,
+        "liveness_reason": result.reason.code,
+        "challenges": result.measurements["challenges"],
+        "cpu_s": round(time.process_time() - c0, 3),
+    }
+
+
+def active_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per challenge: passed when performed, timed out when not; and the whole-session verdicts."""
+    done = [r for r in rows if r["perform"]]
+    idle = [r for r in rows if not r["perform"]]
+    out: dict[str, Any] = {
+        "sessions_passed_when_performed": _rate(done, "liveness", lambda v: v == Verdict.PASS.value),
+        "sessions_failed_when_idle": _rate(idle, "liveness", _is_fail),
+    }
+    for i, challenge in enumerate(ACTIVE_CHALLENGES):
+        states = [{"state": r["challenges"][i]["state"]} for r in done]
+        out[f"{challenge.value}_passed_when_performed"] = _rate(states, "state", lambda v: v == "passed")
+    first = [{"state": r["challenges"][0]["state"]} for r in idle]
+    out[f"{ACTIVE_CHALLENGES[0].value}_timed_out_when_idle"] = _rate(first, "state", lambda v: v == "timed_out")
+    out["failed_performed"] = [
+        {"seed": r["seed"], "challenges": [(c["challenge"], c["state"], c["peak"]) for c in r["challenges"]]}
+        for r in done
+        if r["liveness"] != Verdict.PASS.value
+    ]
     return out
 
 
@@ -228,8 +285,8 @@ def summarize(rows: list[dict[str, Any]], engine_version: str, seconds: float) -
 def run(quick: bool = False) -> dict[str, Any]:
     """Quick: 2 genuine scenes + one of each face/liveness attack; full: :data:`FULL_GENUINE` genuine +
     :data:`FULL_PER_ATTACK` of each attack (~25 min CPU). 3 s each, 1280x720 at 15 fps."""
-    genuine_n, attack_n = (2, 1) if quick else (FULL_GENUINE, FULL_PER_ATTACK)
-    return evaluate(genuine_n, attack_n, SCENE_SECONDS)
+    genuine_n, attack_n, active_n = (2, 1, 1) if quick else (FULL_GENUINE, FULL_PER_ATTACK, FULL_ACTIVE)
+    return evaluate(genuine_n, attack_n, SCENE_SECONDS, active_n=active_n)
 
 
 def evaluate(
@@ -238,9 +295,11 @@ def evaluate(
     seconds: float = SCENE_SECONDS,
     out: Path | None = None,
     attacks: tuple[Attack, ...] = ATTACKS,
+    active_n: int = 0,
 ) -> dict[str, Any]:
     """Run :func:`plan`; with ``out`` every row is appended to that JSON-lines file as it is done, and rows
-    already there are reused (so a long run can be stopped and resumed)."""
+    already there are reused (so a long run can be stopped and resumed). ``active_n`` customers perform the
+    active challenges and ``active_n`` others sit still (:func:`run_active_scene`)."""
     engine = FaceEngine()
     engine.warmup()
     done: dict[tuple[str | None, int, str], dict[str, Any]] = {}
@@ -261,6 +320,12 @@ def evaluate(
             with out.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
     report = summarize(rows, engine.version, seconds)
+    if active_n:
+        active = [
+            run_active_scene(engine, ACTIVE_SEED + i, perform) for i in range(active_n) for perform in (True, False)
+        ]
+        report["active_liveness"] = active_report(active)
+        report["active_liveness"]["cpu_per_session_s_p50"] = _p([r["cpu_s"] for r in active], 50)
     report["scenes"] = rows
     return report
 
@@ -275,9 +340,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--attack", action="append", type=Attack, choices=list(ATTACKS), help="only these attacks (repeatable)"
     )
+    parser.add_argument("--active", type=int, default=0, help="customers asked for challenges (and as many idle)")
     parser.add_argument("--out", type=Path, help="JSON-lines file of the per-scene rows (appended, resumable)")
     args = parser.parse_args(argv)
-    report = evaluate(args.genuine, args.attacks, args.seconds, args.out, tuple(args.attack or ATTACKS))
+    report = evaluate(args.genuine, args.attacks, args.seconds, args.out, tuple(args.attack or ATTACKS), args.active)
     report.pop("scenes")
     print(json.dumps(report, indent=1))
 
