@@ -14,7 +14,7 @@ import pytest
 from argon2 import PasswordHasher, Type
 from sqlalchemy import select
 
-from api.media.ice import loopback_host_addresses
+from api.media.ice import MediaSettings, loopback_host_addresses
 from api.media.verification import agent_code
 from api.routers.console import ConsoleState
 from tests.test_live_support import LevelAnalyzer, make_customer_app, new_customer_session
@@ -119,6 +119,7 @@ async def test_queue_assignment_access_and_masking(console: Console) -> None:
         assert mine["identity"]["family_name"] == "Mustermann" and not mine["identity"]["masked"]
         assert mine["session"]["may_act"]
         assert mine["agent_code"] == agent_code(console.app.state.settings.master_key_bytes, taken)
+        assert mine["ice_servers"] == []  # no STUN/TURN configured (the default)
         # Another agent can neither see nor act on Anna's call; no endpoint opens a waiting customer by id.
         assert (await ben.get(f"/console/api/calls/{taken}")).status_code == 403
         other = first if taken == second else second
@@ -129,6 +130,14 @@ async def test_queue_assignment_access_and_masking(console: Console) -> None:
         assert looked["identity"]["masked"] and looked["identity"]["family_name"] == "M•••••••••"
         assert looked["identity"]["document_number"] == "••••••129" and not looked["session"]["may_act"]
         assert looked["agent_code"] is None
+        # With the operator's TURN configured, the agent in the call gets short-lived credentials for the
+        # console's peer; the supervisor looking in joins no video and gets none.
+        console.app.state.media_settings = MediaSettings(turn_urls="turns:turn.bank.example:5349",
+                                                         turn_secret="coturn static auth secret")
+        servers = (await anna.get(f"/console/api/calls/{taken}")).json()["ice_servers"]
+        assert [s["urls"] for s in servers] == [["turns:turn.bank.example:5349"]]
+        assert servers[0]["username"].endswith(":agent") and servers[0]["credential"]
+        assert (await sue.get(f"/console/api/calls/{taken}")).json()["ice_servers"] == []
         assert (await sue.post(f"/console/api/calls/{taken}/decision", json={
             "decision": "rejected", "reason_code": "fraud_suspected"})).status_code == 403
     actions = console.audit_actions()

@@ -185,3 +185,28 @@ def test_events_websocket_says_completed_when_the_tan_confirms_and_ended_otherwi
     # A link that is no longer valid tells a new socket nothing about how its session ended.
     with client.websocket_connect(f"/ident/{confirmed_token}/api/events") as socket:
         assert socket.receive_json() == {"status": "ended"}
+
+
+async def test_the_page_gets_the_operators_ice_servers_only_while_live(tmp_path: Path) -> None:
+    import time
+
+    from api.media.ice import MediaSettings
+
+    app, service = make_customer_app(tmp_path, analyzer_factory=lambda _sid: LevelAnalyzer())
+    _session_id, token = new_customer_session(service)
+    join = {"consent": True, "consent_version": CONSENT_VERSION}
+    async with _client(app) as client:
+        # Nothing configured (the default): no ICE server reaches the page.
+        assert (await client.get(f"/ident/{token}/api/state")).json()["ice_servers"] == []
+        app.state.media_settings = MediaSettings(ice_servers="stun:stun.bank.example:3478",
+                                                 turn_urls="turn:turn.bank.example:3478?transport=udp",
+                                                 turn_secret="coturn static auth secret")
+        # Before consent the page opens no peer and gets no TURN credentials; in the waiting room it does.
+        assert (await client.get(f"/ident/{token}/api/state")).json()["ice_servers"] == []
+        servers = (await client.post(f"/ident/{token}/api/join", json=join)).json()["ice_servers"]
+        assert servers[0] == {"urls": ["stun:stun.bank.example:3478"]}
+        turn = servers[1]
+        assert turn["urls"] == ["turn:turn.bank.example:3478?transport=udp"] and turn["credential"]
+        expiry_s, label = turn["username"].split(":")
+        assert label == "customer" and 0 < int(expiry_s) - time.time() <= 3600
+        assert "coturn static auth secret" not in str(servers)

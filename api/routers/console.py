@@ -26,6 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from api.media.app_state import page_ice_servers
 from api.media.verification import agent_code
 from api.page_headers import page_headers
 from api.routers import console_capture, console_live, console_review
@@ -168,9 +169,13 @@ async def call(session_id: str, request: Request, agent: AgentDep, state: StateD
         notes = await asyncio.to_thread(state.service.decision_notes, view.id, agent.actor)
     # The code the customer's page shows: the agent reads it out, so the customer knows the bank is calling.
     code = agent_code(request.app.state.settings.master_key_bytes, view.id) if may_act(agent, view) else None
+    # The agent joins the video only in the call: STUN/TURN (short-lived TURN credentials) for the console's
+    # peer then, none otherwise (empty unless the operator configured them).
+    joins_video = view.status is SessionStatus.IN_CALL and may_act(agent, view)
     return JSONResponse({
         "notes": notes,
         "agent_code": code,
+        "ice_servers": page_ice_servers(request.app, "agent") if joins_video else [],
         "session": {"id": view.id, "status": view.status.value, "bank": tenant.display_name,
                     "purpose": view.purpose.value, "reference": view.reference,
                     "created_at": view.created_at.isoformat(),

@@ -31,7 +31,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, WebSock
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from api.media.app_state import live_hub
+from api.media.app_state import live_hub, page_ice_servers
 from api.media.hub import LiveHub
 from api.media.verification import agent_code
 from api.page_headers import page_headers
@@ -123,6 +123,9 @@ def _state(app: Any, service: IdentService, view: SessionView) -> dict[str, Any]
         "expires_at": view.expires_at.astimezone(UTC).isoformat(),
         "consent_version": CONSENT_VERSION,
         "may_cancel": status in CUSTOMER_CANCELLABLE,
+        # For the page's RTCPeerConnection: the operator's STUN and TURN with short-lived credentials, while
+        # the session has live media (a link of an ended session gets none); [] unless configured.
+        "ice_servers": page_ice_servers(app, "customer") if status in LIVE_STATUSES else [],
         "queue": _queue(service, view),
         "agent_code": agent_code(settings.master_key_bytes, view.id) if status is SessionStatus.IN_CALL else None,
         "tan": {"attempts_left": max(0, 3 - view.tan_failed_attempts)}

@@ -146,7 +146,8 @@
       catch (e) { ui.localStream = null; }  // an agent without a camera still sees and hears the customer
     }
     if (ui.sessionId !== sessionId) return;
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    // The operator's STUN/TURN (short-lived TURN credentials from the call view); [] when none is configured.
+    const pc = new RTCPeerConnection({ iceServers: (ui.call && ui.call.ice_servers) || [] });
     ui.pc = pc;
     if (ui.localStream) for (const t of ui.localStream.getTracks()) pc.addTrack(t, ui.localStream);
     else { pc.addTransceiver("video", { direction: "recvonly" }); pc.addTransceiver("audio", { direction: "recvonly" }); }

@@ -266,7 +266,8 @@
   async function connect() {
     if (!wantLive || !stream) return;
     clearTimeout(reconnectTimer);
-    const peer = new RTCPeerConnection({ iceServers: [] });
+    // The operator's STUN/TURN from the state (fresh short-lived TURN credentials each poll); [] when none.
+    const peer = new RTCPeerConnection({ iceServers: (ui.state && ui.state.ice_servers) || [] });
     pc = ui.pc = peer;
     for (const track of stream.getTracks()) {
       // Keep the resolution when the CPU or the network is short: the document's fine print and MRZ need
