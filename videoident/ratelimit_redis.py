@@ -85,7 +85,7 @@ class RedisTokenBucketLimiter:
             allowed, wait_s, tokens = self._script(
                 keys=[self._prefix + key], args=[repr(self.rate_per_s), self.burst, repr(cost), self._ttl_ms,
                                                  repr(_EPSILON)])
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except redis.RedisError as exc:  # refused, timed out, read-only replica, out of memory ...
             raise RedisUnavailable(f"the rate limiter's Redis does not answer: {type(exc).__name__}") from exc
         if int(allowed) == 1:
             return Decision(True, 0.0, int(float(tokens)))
