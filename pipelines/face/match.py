@@ -19,10 +19,11 @@ CHECK_NAME = "face"
 
 #: Pass at or below this distance. Calibrated with ``videoident face-calibrate`` on the 520 labelled
 #: pairs of ../shared/data/faces/deepface under the document-photo condition (one side shrunk to a 64 px
-#: face, JPEG 60, 280 same / 760 different): the threshold for FMR <= 0.1% there was 0.568 (no
-#: different-person pair matches; the closest, a deliberate look-alike, is at 0.578), rounded down.
-#: FMR/FNMR at this point are in docs/face.md.
-MATCH_THRESHOLD = 0.56
+#: face, JPEG 60, 280 same / 760 different): at 0.60 FMR is 0.26% (2 of 760 pairs; the closest
+#: different-person pair, a deliberate look-alike, is at 0.578) and FNMR 1.8%; photo-vs-photo and the 40 px
+#: condition stay within FMR 1% as well (docs/face.md), the issue's limit. The earlier 0.56 (FMR <= 0.1%)
+#: rejected 5.4% of genuine 64 px ID photos, so generated genuine sessions could not reach 98% matched.
+MATCH_THRESHOLD = 0.60
 #: Fail above this distance: no same-person pair of the 64 px document-photo condition lies above it
 #: (2.9% of the 40 px condition do), and 0.8% of different-person pairs lie below it (they stay
 #: inconclusive, never pass). Between the two thresholds the agent compares the faces by eye.
