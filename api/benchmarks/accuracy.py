@@ -7,7 +7,7 @@
 Every scene (genuine, and one per attack type; see :data:`fixtures.attacks.SHOULD_FAIL`) is rendered at
 1280x720 at :data:`CAMERA_FPS`, and every :data:`ANALYSE_EVERY`-th frame (:data:`SCENE_FPS` per second,
 as the live service analyses 5 frames per second) is fed in order to the analyzer the live service
-builds per session (:func:`pipelines.analyzer.build_analyzer` as :mod:`api.media.analysis` calls it:
+builds per session (:func:`api.media.pool_worker.build_session_analyzer`, i.e. ``build_analyzer``:
 document detector, quality, tilt, hologram, MRZ with the bank's claim, face, liveness).
 What it measures:
 
@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from api.benchmarks.harness import cpu_seconds, single_threaded, summarise
+from api.media.pool_worker import EngineSpec, LoadedEngines, build_session_analyzer, load_engines
 from fixtures.attacks import SHOULD_FAIL, Attack
 from fixtures.scene_truth import FrameTruth
 from fixtures.scenes import Scene, SceneSpec, generate_scene
@@ -132,20 +133,12 @@ class SingleReadMrz:
         return CheckResult(self.name, verdict, Reason("single_read", "first read with holding check digits"))
 
 
-def build_service_analyzer(
-    mrz_engine: TesseractEngine | None,
-    face_engine: FaceEngine | None,
-    claim: ClaimedIdentity | None = None,
-) -> Any:
-    """A :class:`pipelines.analyzer.SessionAnalyzer` built exactly as the live service builds one per
-    session (:class:`api.media.analysis.AnalyzerFactory`: :func:`pipelines.analyzer.build_analyzer` with
-    the MRZ and face engines, the session date and the bank's claim; no visual-zone engine). Raises
-    ModuleNotFoundError when the analyzer is not part of this build."""
-    analyzer_module = _module("pipelines.analyzer")
-    if analyzer_module is None:
-        raise ModuleNotFoundError("pipelines.analyzer is not part of this build")
-    return analyzer_module.build_analyzer(
-        mrz_engine=mrz_engine, face_engine=face_engine, reference_date=REFERENCE_DATE, claim=claim)
+def build_service_analyzer(loaded: LoadedEngines, claim: ClaimedIdentity | None = None) -> Any:
+    """A :class:`pipelines.analyzer.SessionAnalyzer` built by the very function the live service's analysis
+    processes build one per session with (:func:`api.media.pool_worker.build_session_analyzer`: the
+    engines loaded by :func:`api.media.pool_worker.load_engines`, the session date, the bank's claim), so
+    the bench follows every change to the service's composition."""
+    return build_session_analyzer(loaded, claim, REFERENCE_DATE)
 
 
 def analyzer_stages(analyzer: Any) -> list[Any]:
@@ -221,8 +214,8 @@ FACE_POLL_S = 0.5
 MAX_FACE_OCCLUDED = 0.3
 
 
-def run_scene(spec: SceneSpec, mrz_engine: TesseractEngine | None, face_engine: FaceEngine | None,
-              per_frame_every: int = 0, face_baseline: int = 0) -> dict[str, Any]:
+def run_scene(spec: SceneSpec, loaded: LoadedEngines, per_frame_every: int = 0,
+              face_baseline: int = 0) -> dict[str, Any]:
     """One scene through the service's analyzer (:func:`build_service_analyzer`), with the consensus-off
     MRZ baseline (:class:`SingleReadMrz`) fed the same located documents beside it (it is not a section
     of the report, so it never decides a verdict). ``per_frame_every`` > 0: also read every n-th frame's
@@ -231,7 +224,9 @@ def run_scene(spec: SceneSpec, mrz_engine: TesseractEngine | None, face_engine: 
     codes, counts and timings only."""
     scene = generate_scene(spec)
     truth_doc = scene.document.truth
-    analyzer = build_service_analyzer(mrz_engine, face_engine, _claim(scene))
+    analyzer = build_service_analyzer(loaded, _claim(scene))
+    mrz_engine: TesseractEngine | None = loaded.mrz
+    face_engine: FaceEngine | None = loaded.face
     stages = analyzer_stages(analyzer)
     single = SingleReadMrz(mrz_engine, REFERENCE_DATE) if mrz_engine is not None else None
     mrz_stage = next((s for s in stages if isinstance(s, MrzStage)), None)
@@ -429,25 +424,19 @@ def face_pairs(limit: int | None) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def engines() -> tuple[TesseractEngine | None, FaceEngine]:
-    """The engines of this process (the bench's main process or an accuracy worker), loaded and warmed
-    up once per process and shared by every area and scene: MRZ (None without ../shared's MRZ model, as
-    the service then says inconclusive), face. Also pins OpenCV to one thread, so CPU time is one core's
-    work and not thread hand-over (see :func:`api.benchmarks.harness.single_threaded`)."""
+def engines() -> LoadedEngines:
+    """The engines of this process (the bench's main process or an accuracy worker), loaded and warmed up
+    once per process by the service's own loader (:func:`api.media.pool_worker.load_engines`) and shared
+    by every area and scene: MRZ (None without ../shared's MRZ model: the MRZ check then says
+    inconclusive, as the service does), face. Also pins OpenCV and BLAS to one thread, as the service's
+    analysis processes run (see :func:`api.benchmarks.harness.single_threaded`)."""
     single_threaded()
     tessdata = SHARED / "tessdata"
-    mrz_engine = None
-    if (tessdata / "mrz.traineddata").is_file():
-        mrz_engine = TesseractEngine(tessdata)
-        mrz_engine.warmup()
-    face_engine = FaceEngine()
-    face_engine.warmup()
-    return mrz_engine, face_engine
+    return load_engines(EngineSpec(tessdata, mrz=(tessdata / "mrz.traineddata").is_file(), face=True))
 
 
 def _scene_job(spec: SceneSpec, per_frame_every: int, face_baseline: int) -> dict[str, Any]:
-    mrz_engine, face_engine = engines()
-    return run_scene(spec, mrz_engine, face_engine, per_frame_every, face_baseline)
+    return run_scene(spec, engines(), per_frame_every, face_baseline)
 
 
 def _face_speed(rows: list[dict[str, Any]]) -> dict[str, Any]:

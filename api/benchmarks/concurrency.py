@@ -49,7 +49,7 @@ REFERENCE_RUNS = 9
 def throughput(size: tuple[int, int], seconds: float, repetitions: int) -> dict[str, Any]:
     """Frames per core-second of the service's analyzer on a genuine scene of ``size`` (width, height),
     and its CPU per frame in reference-workload units: medians over ``repetitions`` fresh analyzers."""
-    mrz_engine, face_engine = engines()
+    loaded = engines()
     spec = SceneSpec(Template.DE_ID, seed=42, size=size, fps=CAMERA_FPS, seconds=seconds)
     frames = [frame for frame, _ in analysed_frames(generate_scene(spec))]  # rendering is not timed
     fps: list[float] = []
@@ -60,7 +60,7 @@ def throughput(size: tuple[int, int], seconds: float, repetitions: int) -> dict[
     sections: list[str] = []
     for _ in range(repetitions):
         reference = calibrate(REFERENCE_RUNS)
-        analyzer = build_service_analyzer(mrz_engine, face_engine)
+        analyzer = build_service_analyzer(loaded)
         wall0, cpu0 = time.perf_counter(), cpu_seconds()
         for frame in frames:
             c0 = cpu_seconds()
