@@ -186,7 +186,7 @@ class SessionAnalyzer:
             self._kinds[document.kind] += 1
             self._sides[document.side] += 1
             self._confidences.append(document.confidence)
-        quality = assess_frame(image, document, self._face_visible)
+        quality = assess_frame(image, document, self._face_visible, probe)
         self._quality.add(quality)
         context = FrameContext(frame, document)
         for stage in self._stages:

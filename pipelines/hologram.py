@@ -169,7 +169,7 @@ def ovd_features(document: DocumentView) -> tuple[np.ndarray, np.ndarray] | None
     rect = document.rectified
     small = cv2.resize(rect, (rect.shape[1] // 2, rect.shape[0] // 2), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(small.astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB)
-    saturated = small.min(axis=2) >= SATURATED_LEVEL
+    saturated = cv2.inRange(small, (SATURATED_LEVEL,) * 3, (255, 255, 255)) > 0  # every channel >= the level
     card = np.median(lab[::4, ::4].reshape(-1, 3)[:, 1:], axis=0)
     ovd = _cells(lab, saturated, _to_px(ovd_zone(document.kind), document.kind, small.shape))
     control = _cells(lab, saturated, _to_px(control_zone(document.kind), document.kind, small.shape))

@@ -90,18 +90,27 @@ def _luma(image: np.ndarray) -> np.ndarray:
 
 def broken_frame_score(image: np.ndarray) -> tuple[float, float]:
     """(macroblock ratio, green-row fraction) of a BGR uint8 frame; see the BROKEN_* thresholds."""
-    grey = _luma(image).astype(np.int16)
-    dx = np.abs(np.diff(grey, axis=1))
-    dy = np.abs(np.diff(grey, axis=0))
-    if dx.shape[1] < 32 or dy.shape[0] < 32:
+    grey = _luma(image)
+    h, w = grey.shape
+    if w - 1 < 32 or h - 1 < 32:
         return 1.0, 0.0
-    at16 = float(dx[:, 15::16].mean() + dy[15::16, :].mean())
-    at8 = float(dx[:, 7::16].mean() + dy[7::16, :].mean())
+
+    def steps(first: int) -> float:
+        """Mean |step| between columns k and k+1 and between rows k and k+1, for k = first, first + 16, ...
+        (only those columns and rows are read, not the whole frame's differences)."""
+        cols = np.arange(first, w - 1, 16)
+        rows = np.arange(first, h - 1, 16)
+        across = np.abs(grey[:, cols + 1].astype(np.int16) - grey[:, cols]).mean()
+        down = np.abs(grey[rows + 1].astype(np.int16) - grey[rows]).mean()
+        return float(across + down)
+
+    at16 = steps(15)
+    at8 = steps(7)
     # Both a ratio and an absolute excess: a smooth frame's tiny steps make the ratio alone noisy.
     ratio = at16 / at8 if at16 - at8 >= BROKEN_MACROBLOCK_EXCESS else 1.0
-    b, g, r = image[:, :, 0], image[:, :, 1], image[:, :, 2]
-    green = (g > 100) & (b < 40) & (r < 40)
-    green_rows = float(np.mean(green.mean(axis=1) > 0.9))
+    # Pure green decoder rows: G > 100, B < 40, R < 40 (inRange bounds are inclusive).
+    green = cv2.inRange(image, (0, 101, 0), (39, 255, 39))
+    green_rows = float(np.mean(cv2.reduce(green, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel() > 0.9 * 255))
     return ratio, green_rows
 
 
@@ -152,16 +161,25 @@ class FrameQuality:
         return self.usable and self.document_sharpness is not None and not bad.intersection(self.issues)
 
 
-def assess_frame(image: np.ndarray, document: DocumentView | None, face_visible: bool | None = None) -> FrameQuality:
+def assess_frame(
+    image: np.ndarray,
+    document: DocumentView | None,
+    face_visible: bool | None = None,
+    probe: FrameQuality | None = None,
+) -> FrameQuality:
     """Judge one BGR uint8 (H, W, 3) frame and the document found in it (if any).
 
-    ``face_visible``: whether a face detector saw a face (None = not checked this frame)."""
-    ratio, green_rows = broken_frame_score(image)
-    broken = ratio >= BROKEN_MACROBLOCK_RATIO or green_rows >= BROKEN_GREEN_ROW_FRACTION
-    luma = _luma(image)
-    mean_luma = float(luma.mean())
+    ``face_visible``: whether a face detector saw a face (None = not checked this frame). ``probe``: this
+    frame's assessment without the document (``assess_frame(image, None)``, taken before the document
+    was searched for); its broken-decode and exposure measurements are reused, not computed again."""
+    if probe is None:
+        ratio, green_rows = broken_frame_score(image)
+        broken = ratio >= BROKEN_MACROBLOCK_RATIO or green_rows >= BROKEN_GREEN_ROW_FRACTION
+        mean_luma = float(_luma(image).mean())
+        measurements = {"macroblock_ratio": round(ratio, 3), "green_rows": round(green_rows, 3)}
+    else:
+        broken, mean_luma, measurements = probe.broken, probe.mean_luma, dict(probe.measurements)
     issues: list[Guidance] = []
-    measurements = {"macroblock_ratio": round(ratio, 3), "green_rows": round(green_rows, 3)}
     if broken:
         issues.append(Guidance.CONNECTION_PROBLEM)
     if mean_luma < DARK_MEAN_LUMA:
@@ -190,7 +208,8 @@ def assess_frame(image: np.ndarray, document: DocumentView | None, face_visible:
         doc_sharp = document_sharpness(rect, extent)
         if doc_sharp < MIN_DOCUMENT_SHARPNESS:
             issues.append(Guidance.HOLD_STILL)
-        glare = float(np.mean(rect.min(axis=2) >= SATURATED_LEVEL))
+        saturated = cv2.inRange(rect, (SATURATED_LEVEL,) * 3, (255, 255, 255))  # every channel >= the level
+        glare = cv2.countNonZero(saturated) / float(saturated.size)
         if glare > MAX_GLARE_FRACTION:
             issues.append(Guidance.AVOID_GLARE)
     if face_visible is False:
