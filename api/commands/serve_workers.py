@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.process
 import os
 import signal
@@ -44,7 +45,7 @@ STABLE_RUN_S = 60.0
 #: How long stopping workers may take: uvicorn's graceful shutdown (open requests, lifespan, webhook
 #: delivery's current pass, whose HTTP timeout is 10 s) plus margin.
 GRACEFUL_STOP_S = 30.0
-#: How often the parent looks at its children.
+#: The parent notices a worker's exit at once (its sentinel); this bounds the wait for signals and restarts.
 POLL_S = 0.2
 #: The kernel's accept queue per listening socket (uvicorn's default backlog).
 LISTEN_BACKLOG = 2048
@@ -189,7 +190,9 @@ class _Supervisor:
                 now_s = time.monotonic()
                 for slot in self._slots:
                     self._watch(slot, now_s)
-                time.sleep(POLL_S)
+                # Wakes as soon as a worker exits (its sentinel), else after POLL_S (restarts, signals).
+                sentinels = [slot.process.sentinel for slot in self._slots if slot.process is not None]
+                multiprocessing.connection.wait(sentinels, timeout=POLL_S)
         finally:
             self._stop_all()
             for sig, handler in previous.items():
