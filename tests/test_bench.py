@@ -144,6 +144,18 @@ def test_compare_rows_holds_each_kind_to_its_own_criterion() -> None:
     assert out["gone"]["agree"] is None
 
 
+def test_an_area_that_lists_its_own_rows_is_reported_as_listed() -> None:
+    result = _result()
+    result["areas"]["scale"] = {"result": {"rows": [
+        {"name": "scale: sessions created/s, 2 worker(s)", "unit": "1/s", "value": 41.5},
+        {"name": "scale: created", "unit": "", "value": 12, "kind": "deterministic"},
+        {"name": "scale: no value", "unit": "s", "value": None}, "not a row"]}, "calibration": {}}
+    rows = {r["name"]: r for r in build_rows(result) if r["area"] == "scale"}
+    assert set(rows) == {"scale: sessions created/s, 2 worker(s)", "scale: created"}
+    assert rows["scale: sessions created/s, 2 worker(s)"]["kind"] == RowKind.LOAD
+    assert rows["scale: created"]["kind"] == RowKind.DETERMINISTIC
+
+
 def test_rows_of_a_run_saved_without_kinds_get_them_inferred() -> None:
     rows = with_kinds([{"area": "accuracy", "name": "a", "value": 1.0, "ratio": None, "ratio_of": None},
                        {"area": "accuracy", "name": "b", "value": 9.0, "ratio": 3.0, "ratio_of": "ref_cpu"},

@@ -8,8 +8,10 @@ two runs agree: timing rows (CPU-time ratios) within 15%, deterministic rows (sh
 seeded scenes) exactly; load rows (measured against a clock) are listed only. It exits with 3 when a
 timing or deterministic row disagrees (after writing the report).
 
-Areas (``--only``): see ``videoident bench --help``. Quick (``--quick``) runs in a few minutes on a
-2-core machine; without it the areas use more scenes, longer runs and 720p where they have it.
+Areas (``--only``): see ``videoident bench --help``. Quick (``--quick``): about 170 s of CPU without the
+scale-out area (+~50 s with it), measured at load 15-18 on the 2-core machine (11 min wall there); the
+accuracy scenes run in two processes, the live and API areas run in real time. Without it the areas use
+more scenes and longer runs. OpenCV and BLAS run on one thread, so CPU times are one core's work.
 """
 
 from __future__ import annotations
