@@ -371,3 +371,37 @@ def test_an_oversized_body_is_refused_before_it_is_read(bank: Bank) -> None:
     streamed = bank.client.post("/v1/sessions", content=chunks(), headers={
         **bank.auth(bank.a), "Content-Type": "application/json"})
     assert streamed.status_code in (400, 413)
+
+
+def test_the_result_of_a_session_that_ended_undecided_says_so(bank: Bank) -> None:
+    from datetime import timedelta
+
+    from videoident.clock import utcnow
+
+    def create() -> str:
+        created = bank.client.post("/v1/sessions", json=session_body(), headers=bank.auth(bank.a))
+        assert created.status_code == 201, created.text
+        return str(created.json()["id"])
+
+    cancelled, expired, waiting = create(), create(), create()
+    bank.state.service.customer_joined(cancelled)
+    bank.state.service.customer_cancelled(cancelled)
+    bank.state.service.customer_joined(waiting)
+    # The expiry sweep, run past the sessions' deadline: the unopened link and the waiting room expire.
+    bank.state.service.clock = lambda: utcnow() + timedelta(days=30)
+    try:
+        assert bank.state.service.expire_due() == 2
+    finally:
+        bank.state.service.clock = utcnow
+    open_ = create()
+    for sid, status in ((cancelled, "cancelled"), (expired, "expired"), (waiting, "expired")):
+        ended = bank.client.get(f"/v1/sessions/{sid}/result", headers=bank.auth(bank.a))
+        assert ended.status_code == 409 and ended.headers["content-type"] == "application/problem+json"
+        problem = ended.json()
+        assert problem["code"] == "ended_without_decision"
+        assert problem["type"] == "urn:videoident:problem:ended_without_decision"
+        assert problem["detail"] == f"the session ended without a decision (status {status})"
+    # A session still under way keeps the old answer: its result may still come.
+    early = bank.client.get(f"/v1/sessions/{open_}/result", headers=bank.auth(bank.a))
+    assert early.status_code == 409 and early.json()["code"] == "not_decided"
+    assert "not decided yet" in early.json()["detail"]

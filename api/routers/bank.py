@@ -39,7 +39,7 @@ from videoident.claims import (
 from videoident.errors import Erased, NotFound
 from videoident.idempotency import IdempotencyInProgress, IdempotencyMismatch, StoredResponse, fingerprint, valid_key
 from videoident.service import ClaimedIdentity, Contact, SessionView
-from videoident.states import ActorType, Purpose, SessionStatus
+from videoident.states import TERMINAL, ActorType, Purpose, SessionStatus
 from videoident.tenants import WEBHOOK_SECRET_OVERLAP, rotate_webhook_secret
 from videoident.vault import Variant
 from videoident.webhooks import (
@@ -249,6 +249,9 @@ def _claims(state: BankState, tenant_id: str, view: SessionView, checks: list[Ch
 def get_result(session_id: SessionPath, tenant: TenantDep, state: BankStateDep) -> SessionResult:
     view = _view(state, tenant.tenant_id, session_id)
     decision = _decision(view)
+    if decision is None and view.status in TERMINAL:  # cancelled by the customer, expired: no result will come
+        raise ApiProblem(409, f"the session ended without a decision (status {view.bank_status.value})",
+                         "ended_without_decision")
     if decision is None:
         raise ApiProblem(409, f"the session is not decided yet (status {view.bank_status.value})", "not_decided")
     if view.erased_at is not None:
