@@ -26,7 +26,7 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -42,8 +42,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from videoident import audit
+from videoident.clock import Clock, utcnow
 from videoident.db import Base
-from videoident.records import UTCDateTime, new_id
+from videoident.ids import new_uuid
+from videoident.records import UTCDateTime
 from videoident.settings import Settings
 from videoident.states import ActorType
 
@@ -99,7 +101,7 @@ class AgentRole(StrEnum):
 class AgentRecord(Base):
     __tablename__ = "console_agents"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
@@ -160,10 +162,6 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _totp_aead(master_key: bytes) -> AESGCM:
     return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                        info=b"videoident/console-totp-key/v1").derive(master_key))
@@ -180,7 +178,7 @@ class AgentStore:
 
     def __init__(self, sessions: sessionmaker[Session], master_key: bytes, *,
                  previous_master_keys: Sequence[bytes] = (),
-                 clock: Callable[[], datetime] = _utcnow, hasher: PasswordHasher = PASSWORD_HASHER) -> None:
+                 clock: Clock = utcnow, hasher: PasswordHasher = PASSWORD_HASHER) -> None:
         """``master_key`` seals new TOTP secrets; ``previous_master_keys`` (a rotation's old keys) only open."""
         self._sessions = sessions
         self._clock = clock
@@ -241,7 +239,7 @@ class AgentStore:
         if len(password) < MIN_PASSWORD_CHARS:
             raise ValueError(f"the password needs at least {MIN_PASSWORD_CHARS} characters")
         secret = pyotp.random_base32()
-        agent_id = new_id()
+        agent_id = new_uuid()
         password_hash = self._hasher.hash(password)
 
         def work(db: Session) -> AgentView:
