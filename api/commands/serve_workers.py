@@ -1,7 +1,10 @@
 """``videoident serve --workers N``: one parent process, N worker processes behind one address.
 
 The parent binds the public socket (host:port) once, runs the migrations once (through the start-up banner,
-which opens the database), prints the banner once, and starts N children with the ``spawn`` start method.
+which opens the database), prints the banner once, and starts N children with the ``forkserver`` start
+method: a fresh server process imports the app once (:data:`PRELOAD`) and forks every worker from that, so
+a worker - and a restarted one after a crash - starts without importing everything again, and inherits
+no open connection of the parent.
 Every child serves the inherited public socket (the kernel hands each new connection to one of the workers
 waiting in ``accept``) and a loopback socket of its own on a free port, and gets two settings:
 
@@ -20,6 +23,7 @@ so a worker's death loses only its in-flight requests (and its live media sessio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -29,6 +33,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from types import FrameType
 
 __all__ = ["GRACEFUL_STOP_S", "WorkerSpec", "analysis_processes_per_worker", "check_cluster_settings",
@@ -47,11 +52,11 @@ STABLE_RUN_S = 60.0
 GRACEFUL_STOP_S = 30.0
 #: The parent notices a worker's exit at once (its sentinel); this bounds the wait for signals and restarts.
 POLL_S = 0.2
+#: Imported once by the fork server, so each forked worker starts with them loaded (no threads start at
+#: import; models load lazily).
+PRELOAD = ("uvicorn", "api.app", "api.cluster_headers", "api.commands.serve")
 #: The kernel's accept queue per listening socket (uvicorn's default backlog).
 LISTEN_BACKLOG = 2048
-#: How often a worker checks that its parent is alive; an orphan stops itself (a parent killed with SIGKILL
-#: must not leave workers holding the address its restarted self wants to bind).
-PARENT_CHECK_S = 1.0
 
 
 class ClusterConfigError(ValueError):
@@ -102,21 +107,26 @@ def bind_public_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _stop_when_orphaned(parent_pid: int) -> None:  # pragma: no cover - runs in the child
-    """Daemon thread: SIGTERM to this process (uvicorn's graceful stop) once the parent is gone."""
-    while os.getppid() == parent_pid:
-        time.sleep(PARENT_CHECK_S)
-    log.error("the supervising parent (pid %d) is gone; stopping this worker", parent_pid)
+def _stop_when_orphaned(supervisor: Connection) -> None:  # pragma: no cover - runs in the child
+    """Daemon thread: SIGTERM to this process (uvicorn's graceful stop) once the supervisor is gone.
+
+    ``supervisor`` is the read end of a pipe whose only write end the supervisor holds and never writes to:
+    the read returns (EOF) exactly when the supervisor process has ended, however it ended. (The worker's
+    parent process is the fork server, which outlives the supervisor, so ``getppid`` cannot tell.)"""
+    with contextlib.suppress(EOFError, OSError):
+        supervisor.recv_bytes()
+    log.error("the supervising parent is gone; stopping this worker")
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def worker_main(spec: WorkerSpec, public: socket.socket) -> None:  # pragma: no cover - runs in the child
+def worker_main(spec: WorkerSpec, public: socket.socket,
+                supervisor: Connection) -> None:  # pragma: no cover - runs in the child
     """A child: serve ``public`` and a loopback socket of its own with a fresh app."""
     import threading
 
     import uvicorn
 
-    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    threading.Thread(target=_stop_when_orphaned, args=(supervisor,), name="parent-watch", daemon=True).start()
 
     from api.app import create_app
     from api.cluster_headers import WorkerHeaderMiddleware
@@ -152,13 +162,16 @@ class _Slot:
 
 class _Supervisor:
     def __init__(self, specs: list[WorkerSpec], public: socket.socket) -> None:
-        self._context = multiprocessing.get_context("spawn")
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(list(PRELOAD))
         self._slots = [_Slot(spec) for spec in specs]
         self._public = public
         self._stopping = False
+        # Workers hold the read end; the write end lives (and dies) only with this process.
+        self._alive_r, self._alive_w = self._context.Pipe(duplex=False)
 
     def _start(self, slot: _Slot) -> None:
-        process = self._context.Process(target=worker_main, args=(slot.spec, self._public),
+        process = self._context.Process(target=worker_main, args=(slot.spec, self._public, self._alive_r),
                                         name=f"videoident-worker-{slot.spec.index}", daemon=False)
         process.start()
         slot.process, slot.started_s, slot.restart_at_s = process, time.monotonic(), None
