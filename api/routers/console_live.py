@@ -54,14 +54,16 @@ def _stored_report(state: ConsoleState, view: SessionView) -> dict[str, Any]:
 
 
 def _features(state: ConsoleState, agent: AgentView, view: SessionView, report: dict[str, Any]) -> list[dict[str, str]]:
+    """The security features the agent must check, drawn once per session on whichever worker asks first
+    (blocking: database)."""
     template = template_from_report(report)
-    known = state.features.get(view.id)
-    if known is None or (known[0] is None and template is not None):
-        chosen = draw_features(template)
-        state.features[view.id] = (template.value if template else None, chosen)
-        audit(state, agent, "console.features_drawn", view, template=template.value if template else None,
-              features=[f.code for f in chosen])
-    return [f.to_json() for f in state.features[view.id][1]]
+    known = state.memory.drawn(view.id)
+    if known is None or (known.template is None and template is not None):
+        known, won = state.memory.draw_once(view.id, template, draw_features(template))
+        if won:  # of two workers drawing at once only the winner audits its draw
+            audit(state, agent, "console.features_drawn", view, template=template.value if template else None,
+                  features=[f.code for f in known.features])
+    return [f.to_json() for f in known.features]
 
 
 def _remote_live(request: Request, session_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -91,8 +93,7 @@ def _live_json(request: Request, state: ConsoleState, agent: AgentView, session_
         report, stats = remote
     else:
         report, stats = _stored_report(state, view), None
-    if (agent.id, view.id) not in state.live_viewed:
-        state.live_viewed.add((agent.id, view.id))
+    if state.memory.first_view(agent.id, view.id):  # once per agent and session, on any worker
         audit(state, agent, "console.checks_viewed", view)
     evidence = [{"id": e.id, "kind": e.kind, "variant": e.variant, "masked_fields": e.masked_fields,
                  "created_at": e.created_at.isoformat()} for e in state.service.list_evidence(view.id)
@@ -105,7 +106,7 @@ def _live_json(request: Request, state: ConsoleState, agent: AgentView, session_
         "features": _features(state, agent, view, report),
         "gaps": state.service.approval_gaps(view.id) if view.status is SessionStatus.IN_CALL else [],
         "evidence": evidence,
-        "confirmed": sorted(state.confirmed.get(view.id, set())),
+        "confirmed": sorted(state.memory.confirmed(view.id)),
     }
 
 
