@@ -168,6 +168,9 @@ async def _level(
         factory = lambda _sid: _DecodeOnly()  # noqa: E731
     hub = LiveHub(IceConfig(loopback_only=True), factory, CountingSink())
     await asyncio.to_thread(hub.warmup)  # engines load before serving, as the app does at start-up
+    pool = getattr(factory, "pool", None)
+    if pool is not None:  # the app does not wait for the pool's engines; the measurement must
+        await asyncio.to_thread(pool.start)
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     total_s = warmup_s + seconds + 2.0

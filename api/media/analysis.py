@@ -86,8 +86,11 @@ class AnalyzerFactory:
         self.pool: AnalysisPool | None = AnalysisPool(engines.spec, processes) if processes else None
 
     def warmup(self) -> None:
+        """Start loading the engines: the pool's processes start now and load them in the background (the
+        server's GIL is not involved, so the app can serve meanwhile); in-thread, they load here (blocking:
+        call it from a thread at start-up)."""
         if self.pool is not None:
-            self.pool.start()
+            self.pool.start(wait=False)
         else:
             self._engines.load()
 

@@ -72,7 +72,7 @@ class AnalysisSettings(BaseSettings):
     analyses in a thread of the server process (development and tests only: it shares the GIL with the
     event loop)."""
 
-    model_config = SettingsConfigDict(env_prefix="VIDEOIDENT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VIDEOIDENT_", extra="ignore", env_ignore_empty=True)
 
     analysis_processes: int | None = None
 
@@ -142,7 +142,10 @@ class _Process:
         return future
 
     def stop(self) -> None:
-        """Ask the process to leave, wait, then terminate it if it did not."""
+        """Ask the process to leave, wait, then terminate it if it did not. A process still loading its
+        engines reads no requests yet: it is terminated at once (an app stopped right after its start)."""
+        if not self.ready.done():
+            self.process.terminate()
         try:
             with self._send_lock:
                 self.conn.send((0, Op.STOP, None))
@@ -210,8 +213,12 @@ class AnalysisPool:
         #: installation would otherwise restart them forever) and says why on every open.
         self.failure: str | None = None
 
-    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        """Spawn the missing processes and wait until every one has loaded its engines."""
+    def start(self, wait: bool = True, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Spawn the missing processes; with ``wait``, block until every one has loaded its engines.
+
+        Not waiting is safe for the event loop: the engines load in the pool processes, so (unlike the
+        in-thread mode) nothing holds the server's GIL; a session opened meanwhile waits in its own
+        thread until its process is ready."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the analysis pool is closed")
@@ -221,6 +228,8 @@ class AnalysisPool:
                 if current is None:
                     self._slots[slot] = _Process(slot, self.spec, self._on_exit)
             processes = [p for p in self._slots if p is not None]
+        if not wait:
+            return
         deadline = time.monotonic() + timeout_s
         for process in processes:
             process.ready.result(max(0.0, deadline - time.monotonic()))
