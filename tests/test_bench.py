@@ -227,6 +227,28 @@ def test_report_only_rerenders_a_saved_run_beside_another(tmp_path: Path) -> Non
     assert "| REST API latency p95 at 50.0 req/s (from schedule) | load | 80 | 400 |  |  |" in text
 
 
+def test_build_id_names_the_commit_and_any_uncommitted_source_change(tmp_path: Path) -> None:
+    import subprocess
+
+    assert harness.build_id(tmp_path) is None  # not a git checkout
+    repo = tmp_path / "repo"
+    (repo / "api").mkdir(parents=True)
+    (repo / "api" / "a.py").write_text("x = 1\n")
+    (repo / "notes.txt").write_text("not source\n")
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@example.org", "commit",
+                                                "-q", "-m", "one"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    clean = harness.build_id(repo)
+    assert clean is not None and "+" not in clean
+    (repo / "notes.txt").write_text("changed, but not source\n")
+    assert harness.build_id(repo) == clean
+    (repo / "api" / "a.py").write_text("x = 2\n")
+    changed = harness.build_id(repo)
+    assert changed is not None and changed.startswith(clean + "+") and harness.build_id(repo) == changed
+    (repo / "api" / "new.py").write_text("y = 1\n")  # an untracked source file counts too
+    assert harness.build_id(repo) not in (clean, changed)
+
+
 def test_compare_exits_3_when_a_timing_row_disagrees_and_0_when_all_agree(tmp_path: Path) -> None:
     first, second = _result(), _result()
     for result in (first, second):

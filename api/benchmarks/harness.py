@@ -12,16 +12,20 @@ modules. Shapes: times are seconds (floats) unless a key says ``_ms``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import platform
 import resource
+import shutil
 import statistics
+import subprocess
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -29,6 +33,7 @@ import numpy as np
 
 __all__ = [
     "RATIO_TOLERANCE",
+    "build_id",
     "REFERENCE_WORKLOAD",
     "Calibration",
     "Sample",
@@ -286,8 +291,45 @@ def compare_rows(
     return out
 
 
+#: The source directories whose state decides what a run measured (see :func:`build_id`).
+SOURCE_DIRS = ("api", "pipelines", "models", "fixtures", "videoident")
+#: How long the git calls of :func:`build_id` may take (seconds).
+GIT_TIMEOUT_S = 20.0
+
+
+def build_id(repo: Path | None = None) -> str | None:
+    """What was measured: ``<commit>`` for a clean checkout of :data:`SOURCE_DIRS`, ``<commit>+<12 hex>``
+    when they hold uncommitted changes (sha256 of ``git diff HEAD`` and of the untracked files' names and
+    contents), None outside a git checkout. Two runs with the same id measured the same code, so their
+    deterministic rows must be equal."""
+    root = repo or Path(__file__).resolve().parents[2]
+    executable = shutil.which("git")
+    if executable is None:
+        return None
+
+    def git(*args: str) -> bytes:
+        return subprocess.run([executable, *args], cwd=root, capture_output=True, check=True,  # noqa: S603 - our own argv, no shell
+                              timeout=GIT_TIMEOUT_S).stdout
+
+    try:
+        head = git("rev-parse", "--short=12", "HEAD").decode().strip()
+        digest = hashlib.sha256(git("diff", "HEAD", "--", *SOURCE_DIRS))
+        for name in sorted(git("ls-files", "--others", "--exclude-standard", "--", *SOURCE_DIRS).split(b"\n")):
+            if name:
+                digest.update(name)
+                try:
+                    digest.update((root / name.decode()).read_bytes())
+                except OSError:
+                    pass
+    except (OSError, subprocess.SubprocessError):
+        return None
+    untouched = hashlib.sha256(b"").hexdigest()
+    return head if digest.hexdigest() == untouched else f"{head}+{digest.hexdigest()[:12]}"
+
+
 def machine_info() -> dict[str, Any]:
-    """CPU model, core count, memory, Python and OS, load average, and the UTC time (no host name)."""
+    """CPU model, core count, memory, Python and OS, load average, the UTC time (no host name), and the
+    build measured (:func:`build_id`)."""
     model = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as handle:
@@ -312,4 +354,5 @@ def machine_info() -> dict[str, Any]:
         "opencv": cv2.__version__,
         "load_avg_1_5_15m": [round(x, 2) for x in load],
         "utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "build": build_id(),
     }

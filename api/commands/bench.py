@@ -192,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
         result["comparison"] = {
             "first": previous.get("machine", {}).get("utc"),
             "second": result["machine"]["utc"],
+            "first_build": previous.get("machine", {}).get("build"),
+            "second_build": result["machine"].get("build"),
             "rows": compare_rows(with_kinds(previous.get("rows", [])), with_kinds(result["rows"])),
         }
     if args.save_json is not None:

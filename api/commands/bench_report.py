@@ -312,8 +312,17 @@ def comparison_lines(comparison: Mapping[str, Any]) -> list[str]:
     counts = agreement(comparison)
     timing = counts.get("timing", {"compared": 0, "agree": 0})
     fixed = counts.get("deterministic", {"compared": 0, "agree": 0})
+    builds = (comparison.get("first_build"), comparison.get("second_build"))
+    if None in builds:
+        same_build = "The build of a run is not recorded, so whether both measured the same code is unknown. "
+    elif builds[0] == builds[1]:
+        same_build = f"Both runs measured build `{builds[0]}`. "
+    else:
+        same_build = (f"**The runs measured different builds** (`{builds[0]}`, `{builds[1]}`: commit + hash of "
+                      "uncommitted changes): deterministic rows may differ by design. ")
     out = [
-        f"First run {comparison.get('first')}, second run {comparison.get('second')}. Criterion: a **timing** "
+        f"First run {comparison.get('first')}, second run {comparison.get('second')}. {same_build}"
+        "Criterion: a **timing** "
         "row (a CPU-time ratio to the reference workload or to a baseline, of work that does not run to a "
         "clock) agrees when its ratios differ by at most 15% of the first run's; a **deterministic** row (a "
         "share, count or verdict of seeded scenes) agrees when its values are equal; a **load** row (latency, "
@@ -353,7 +362,8 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "",
         f"Measured {machine.get('utc')} on {machine.get('cpu_model')}, {machine.get('cores')} cores, "
         f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}, OpenCV {machine.get('opencv')}, "
-        f"{machine.get('os')}. Load average (1, 5, 15 min) at the start {machine.get('load_avg_1_5_15m')}, "
+        f"{machine.get('os')}; build `{machine.get('build')}` (commit + hash of uncommitted changes). Load "
+        f"average (1, 5, 15 min) at the start {machine.get('load_avg_1_5_15m')}, "
         f"at the end {result.get('load_avg_1_5_15m_after')}: the machine was shared with other work, so wall "
         f"times are pessimistic; CPU-time rows and ratios are the comparable ones. Whole run: "
         f"{result.get('total_wall_s')} s.",
