@@ -80,6 +80,9 @@ def test_a_pooled_session_reaches_the_same_guidance_and_verdicts_as_in_thread(
             local.observe(frame)
             assert list(pooled.guidance()) == list(local.guidance()), frame.index
         assert _verdicts(pooled.report()) == _verdicts(local.report())
+        # The MRZ is read with the MRZ model and compared with the printed zone (the stock eng model).
+        engines = pooled.report()["engines"]["mrz"]
+        assert "mrz.traineddata" in engines and "eng.traineddata" in engines
         stats = pooled.stats()
         assert stats["pid"] in pool.pids() and stats["pid"] != os.getpid()
         assert stats["frames"] == len(frames) and stats["worker_cpu_s"] > 0 and stats["restarts"] == 0

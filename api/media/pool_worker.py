@@ -14,6 +14,7 @@ Nothing here logs a frame, a report or the claimed identity: errors go back as e
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import signal
 import time
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from pipelines.frame import Frame
 
 __all__ = ["EngineSpec", "Op", "Status", "LoadedEngines", "load_engines", "build_session_analyzer", "worker_main"]
 
+log = logging.getLogger(__name__)
+
 #: Request id of the start-up reply (engines loaded or failed).
 READY_REQUEST_ID = 0
 #: OpenCV threads per pool process. The pool already runs one process per core, so OpenCV's own thread
@@ -40,19 +43,23 @@ OPENCV_THREADS = 1
 @dataclass(frozen=True)
 class EngineSpec:
     """Which engines a session analyzer gets: the MRZ engine reads ``mrz.traineddata`` from ``tessdata_dir``
-    (None: the MRZ check says inconclusive ``mrz_model_missing``); ``face``: the dlib face engine."""
+    (None: the MRZ check says inconclusive ``mrz_model_missing``); ``visual``: with the MRZ engine, the
+    stock ``eng`` model that reads the printed visual zone, so the MRZ is compared with what is printed
+    (a forged MRZ over a genuine-looking card); ``face``: the dlib face engine."""
 
     tessdata_dir: Path | None
     mrz: bool = True
     face: bool = True
+    visual: bool = True
 
 
 @dataclass(frozen=True)
 class LoadedEngines:
-    """The loaded (and warmed-up) engines; ``None`` for an engine not wanted."""
+    """The loaded (and warmed-up) engines; ``None`` for an engine not wanted (or, for ``visual``, missing)."""
 
     mrz: Any
     face: Any
+    visual: Any = None
 
 
 class Op(IntEnum):
@@ -71,24 +78,35 @@ class Status(IntEnum):
 
 def load_engines(spec: EngineSpec) -> LoadedEngines:
     """Load and warm up the engines of ``spec`` (seconds of CPU for dlib's models)."""
-    mrz = face = None
+    mrz = face = visual = None
     if spec.mrz:
-        from models.ocr import TesseractEngine
+        from models.ocr import VISUAL_WHITELIST, MrzModelMissingError, TesseractEngine
 
         mrz = TesseractEngine(spec.tessdata_dir)
         mrz.warmup()
+        if spec.visual:
+            visual = TesseractEngine(language="eng", whitelist=VISUAL_WHITELIST)
+            try:
+                visual.warmup()
+            except MrzModelMissingError:  # Debian's tesseract-ocr-eng is absent: the MRZ check still runs
+                log.warning("no tesseract 'eng' model: the MRZ is not compared with the printed zone")
+                visual = None
     if spec.face:
         from models.face import FaceEngine
 
         face = FaceEngine()
         face.warmup()
-    return LoadedEngines(mrz, face)
+    return LoadedEngines(mrz, face, visual)
 
 
 def build_session_analyzer(engines: LoadedEngines, claim: Any, reference_date: dt.date) -> SessionAnalyzer:
     """One session's analyzer, composed exactly as ``videoident analyze`` composes it."""
     return build_analyzer(
-        mrz_engine=engines.mrz, face_engine=engines.face, reference_date=reference_date, claim=claim
+        mrz_engine=engines.mrz,
+        visual_engine=engines.visual,
+        face_engine=engines.face,
+        reference_date=reference_date,
+        claim=claim,
     )
 
 
