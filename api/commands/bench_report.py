@@ -362,7 +362,9 @@ def render_markdown(result: Mapping[str, Any]) -> str:
         "",
         f"Measured {machine.get('utc')} on {machine.get('cpu_model')}, {machine.get('cores')} cores, "
         f"{machine.get('memory_gib')} GiB, Python {machine.get('python')}, OpenCV {machine.get('opencv')}, "
-        f"{machine.get('os')}; build `{machine.get('build')}` (commit + hash of uncommitted changes). Load "
+        f"{machine.get('os')}; "
+        + (f"build `{machine['build']}` (commit + hash of uncommitted changes)" if machine.get("build")
+           else "build not recorded") + ". Load "
         f"average (1, 5, 15 min) at the start {machine.get('load_avg_1_5_15m')}, "
         f"at the end {result.get('load_avg_1_5_15m_after')}: the machine was shared with other work, so wall "
         f"times are pessimistic; CPU-time rows and ratios are the comparable ones. Whole run: "
@@ -417,6 +419,6 @@ def render_markdown(result: Mapping[str, Any]) -> str:
     ]
     comparison = result.get("comparison")
     if comparison:
-        out += ["", "## Two runs of the same build", ""] + comparison_lines(comparison)
+        out += ["", "## Two runs", ""] + comparison_lines(comparison)
     out.append("")
     return "\n".join(out)
