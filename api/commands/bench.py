@@ -8,9 +8,9 @@ two runs agree: timing rows (CPU-time ratios) within 15%, deterministic rows (sh
 seeded scenes) exactly; load rows (measured against a clock) are listed only. It exits with 3 when a
 timing or deterministic row disagrees (after writing the report).
 
-Areas (``--only``): see ``videoident bench --help``. Quick (``--quick``): about 170 s of CPU without the
-scale-out area (+~50 s with it), measured at load 15-18 on the 2-core machine (11 min wall there); the
-accuracy scenes run in two processes, the live and API areas run in real time. Without it the areas use
+Areas (``--only``): see ``videoident bench --help``. Quick (``--quick``): about 170 s of CPU in all areas
+(measured 2026-11-26 at load 12-18 on the 2-core machine, 12 min wall there); the accuracy scenes run in
+two processes, the live, API and scale-out areas partly in real time. Without it the areas use
 more scenes and longer runs. OpenCV and BLAS run on one thread, so CPU times are one core's work.
 """
 
