@@ -148,6 +148,31 @@ def test_a_killed_pool_process_is_replaced_and_the_session_restarts_its_analysis
         other.close()
 
 
+def test_closing_a_session_does_not_wait_for_a_hung_pool_process(
+    pool: AnalysisPool, frames: list[Frame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import api.media.pool as pool_module
+
+    monkeypatch.setattr(pool_module, "CLOSE_WAIT_S", 0.5)
+    pooled = pool.open("session-hung", None, dt.date(2026, 11, 26))
+    pooled.observe(frames[0])
+    pid = pooled.stats()["pid"]
+    os.kill(pid, signal.SIGSTOP)  # hung, not dead: no EOF tells the server
+    try:
+        stuck = threading.Thread(target=pooled.observe, args=(frames[1],), daemon=True)
+        stuck.start()
+        time.sleep(0.2)
+        started = time.monotonic()
+        pooled.close()  # the end of a call (hub.close before a decision) must not hang with it
+        assert time.monotonic() - started < 3.0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    stuck.join(30)
+    assert not stuck.is_alive()
+
+
 def test_the_default_factory_runs_one_process_per_core(tmp_path: Path) -> None:
     from videoident.settings import Settings
 

@@ -58,6 +58,8 @@ START_TIMEOUT_S = 120.0
 FRAME_TIMEOUT_S = START_TIMEOUT_S + 30.0
 #: How long close() waits for a process to leave on its own before it is terminated.
 STOP_TIMEOUT_S = 5.0
+#: How long closing a session waits for its frame in flight (a frame takes well under 1 s of CPU).
+CLOSE_WAIT_S = 5.0
 #: The session's report (every check serialised) is asked for with a frame at most this often.
 REPORT_INTERVAL_S = 1.0
 
@@ -346,7 +348,8 @@ class PooledAnalyzer:
         self._report: Mapping[str, Any] | None = None
         self._report_at = 0.0
         self._report_frames = -1  # self.frames when the cached report was made
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by observe() while its frame is in flight
+        self._close_lock = threading.Lock()
         self._closed = False
         #: Times this session's analysis restarted in a new pool process (its state lost each time).
         self.restarts = 0
@@ -438,14 +441,21 @@ class PooledAnalyzer:
         }
 
     def close(self) -> None:
-        """Drop the session's analyzer in its process and free the frame buffer."""
-        with self._lock:
+        """Drop the session's analyzer in its process and free the frame buffer. Does not wait more than
+        ``CLOSE_WAIT_S`` for a frame in flight (a hung process must not hold up the end of a call): the
+        buffer is then freed when this analyzer is collected."""
+        with self._close_lock:
             if self._closed:
                 return
             self._closed = True
-            process, self._process = self._process, None
-            if process is not None:
-                process.call(Op.CLOSE, self.session_id)  # no wait: the reply only confirms
-                self._pool._release(process, self.session_id)  # noqa: SLF001
-            self._shm_finalizer()
-            self._shm = None
+            process = self._process
+        if process is not None:
+            process.call(Op.CLOSE, self.session_id)  # no wait: the reply only confirms
+            self._pool._release(process, self.session_id)  # noqa: SLF001
+        if self._lock.acquire(timeout=CLOSE_WAIT_S):
+            try:
+                self._process = None
+                self._shm_finalizer()
+                self._shm = None
+            finally:
+                self._lock.release()
