@@ -36,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="worker processes behind the one address (default 1; N > 1 needs "
                              "VIDEOIDENT_DATABASE_URL on PostgreSQL and VIDEOIDENT_REDIS_URL)")
+    parser.add_argument("--shared-socket", action="store_true",
+                        help="with --workers N: one listening socket shared by all workers instead of one "
+                             "SO_REUSEPORT socket each (uneven spread of keep-alive connections; see "
+                             "docs/scaleout.md)")
     parser.set_defaults(handler=run)
 
 
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print("videoident serve: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.workers > 1:
-        return _run_workers(settings, base, args.workers)
+        return _run_workers(settings, base, args.workers, args.shared_socket)
     app = create_app(settings)
     for line in app.state.startup_banner(base):
         print(line, flush=True)
@@ -67,15 +71,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_workers(settings: Settings, base: str, workers: int) -> int:
+def _run_workers(settings: Settings, base: str, workers: int, shared_socket: bool) -> int:
     """Check the settings, bind the socket, migrate and print the banner once, then supervise the workers."""
     from api.app import create_app
     from api.commands.serve_workers import (
         ClusterConfigError,
+        Listeners,
         WorkerSpec,
         analysis_processes_per_worker,
-        bind_public_socket,
         check_cluster_settings,
+        reuse_port_supported,
         run_workers,
     )
     from videoident.redis_client import connect
@@ -94,7 +99,8 @@ def _run_workers(settings: Settings, base: str, workers: int) -> int:
     finally:
         client.close()
     try:
-        public = bind_public_socket(settings.host, settings.port)
+        public = Listeners(settings.host, settings.port, list(range(1, workers + 1)),
+                           reuse_port=reuse_port_supported() and not shared_socket)
     except OSError as exc:
         print(f"videoident serve: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return 2

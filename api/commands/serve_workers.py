@@ -5,8 +5,9 @@ which opens the database), prints the banner once, and starts N children with th
 method: a fresh server process imports the app once (:data:`PRELOAD`) and forks every worker from that, so
 a worker - and a restarted one after a crash - starts without importing everything again, and inherits
 no open connection of the parent.
-Every child serves the inherited public socket (the kernel hands each new connection to one of the workers
-waiting in ``accept``) and a loopback socket of its own on a free port, and gets two settings:
+Every child serves the public address - its own ``SO_REUSEPORT`` socket, or with ``--shared-socket`` one
+socket shared by all (see :class:`Listeners`) - and a loopback socket of its own on a free port, and gets
+two settings:
 
 * ``VIDEOIDENT_WORKER_ID`` - ``w<index>-<host>-<pid>``, unique per process (a restarted child gets a new one);
 * ``VIDEOIDENT_WORKER_INTERNAL_URL`` - ``http://127.0.0.1:<its own port>``, where another worker reaches it.
@@ -36,8 +37,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from types import FrameType
 
-__all__ = ["GRACEFUL_STOP_S", "WorkerSpec", "analysis_processes_per_worker", "check_cluster_settings",
-           "run_workers"]
+__all__ = ["GRACEFUL_STOP_S", "Listeners", "WorkerSpec", "analysis_processes_per_worker", "check_cluster_settings",
+           "reuse_port_supported", "run_workers"]
 
 log = logging.getLogger("videoident.serve")
 
@@ -96,15 +97,74 @@ def analysis_processes_per_worker(workers: int, cores: int | None) -> int:
     return max(1, (cores or 1) // workers)
 
 
-def bind_public_socket(host: str, port: int) -> socket.socket:
-    """The listening socket every worker shares (IPv6 if ``host`` is an IPv6 literal)."""
+def bind_public_socket(host: str, port: int, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """A socket bound to ``host:port`` (IPv6 if ``host`` is an IPv6 literal), listening unless ``listen`` is
+    false; with ``reuse_port`` one of a ``SO_REUSEPORT`` group, among whose *listening* members the kernel
+    spreads new connections by a hash of their addresses."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(LISTEN_BACKLOG)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+        if listen:
+            sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
+
+
+def reuse_port_supported() -> bool:
+    return hasattr(socket, "SO_REUSEPORT")
+
+
+class Listeners:
+    """The public address as listening sockets: one per worker slot (``reuse_port``, the default where
+    the OS has ``SO_REUSEPORT``) or one shared by every worker.
+
+    *Per slot*: the kernel spreads new connections evenly over the workers, also a handful of long-lived
+    keep-alive connections opened at once (one shared socket hands them all to whichever worker wakes
+    first; measured in docs/scaleout.md). When a worker dies, :meth:`release` closes its socket, so new
+    connections go to the others at once (connections that were queued on it, not yet accepted, are reset,
+    like the dead worker's open ones); its restart binds a fresh one, which joins once the new worker is
+    ready. Until the first worker is ready, connections are refused. *Shared*: the surviving workers take
+    everything at once, and connections wait in the queue during the start-up, but the spread is uneven."""
+
+    def __init__(self, host: str, port: int, slots: list[int], reuse_port: bool) -> None:
+        self.host, self.port, self.reuse_port = host, port, reuse_port
+        self._shared = None if reuse_port else bind_public_socket(host, port)
+        self._per_slot: dict[int, socket.socket] = {}
+        try:
+            for index in slots if reuse_port else ():
+                self.for_slot(index)
+        except OSError:
+            self.close()
+            raise
+
+    def for_slot(self, index: int) -> socket.socket:
+        if self._shared is not None:
+            return self._shared
+        sock = self._per_slot.get(index)
+        if sock is None:
+            # Bound, not listening: the worker's server listens once its start-up is done, so the kernel
+            # never queues a connection at a worker that cannot answer yet (a restart takes seconds).
+            sock = self._per_slot[index] = bind_public_socket(self.host, self.port, reuse_port=True, listen=False)
+        return sock
+
+    def release(self, index: int) -> None:
+        """The slot's worker is gone: stop routing new connections to it (per-slot sockets only)."""
+        sock = self._per_slot.pop(index, None)
+        if sock is not None:
+            sock.close()
+
+    def close(self) -> None:
+        for index in list(self._per_slot):
+            self.release(index)
+        if self._shared is not None:
+            self._shared.close()
 
 
 def _stop_when_orphaned(supervisor: Connection) -> None:  # pragma: no cover - runs in the child
@@ -161,7 +221,7 @@ class _Slot:
 
 
 class _Supervisor:
-    def __init__(self, specs: list[WorkerSpec], public: socket.socket) -> None:
+    def __init__(self, specs: list[WorkerSpec], public: Listeners) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(PRELOAD))
         self._slots = [_Slot(spec) for spec in specs]
@@ -171,7 +231,14 @@ class _Supervisor:
         self._alive_r, self._alive_w = self._context.Pipe(duplex=False)
 
     def _start(self, slot: _Slot) -> None:
-        process = self._context.Process(target=worker_main, args=(slot.spec, self._public, self._alive_r),
+        try:
+            sock = self._public.for_slot(slot.spec.index)
+        except OSError as exc:  # the port was taken meanwhile: try again after the backoff
+            log.error("worker %d: cannot listen on %s:%d: %s", slot.spec.index, self._public.host,
+                      self._public.port, exc)
+            slot.restart_at_s = time.monotonic() + RESTART_BACKOFF_MAX_S
+            return
+        process = self._context.Process(target=worker_main, args=(slot.spec, sock, self._alive_r),
                                         name=f"videoident-worker-{slot.spec.index}", daemon=False)
         process.start()
         slot.process, slot.started_s, slot.restart_at_s = process, time.monotonic(), None
@@ -190,6 +257,7 @@ class _Supervisor:
             log.error("worker %d (pid %s) exited with %s after %.1f s; restarting in %.0f s", slot.spec.index,
                       slot.process.pid, slot.process.exitcode, ran_s, delay_s)
             slot.process.close()
+            self._public.release(slot.spec.index)
             slot.process, slot.restart_at_s = None, now_s + delay_s
         if slot.process is None and slot.restart_at_s is not None and now_s >= slot.restart_at_s:
             self._start(slot)
@@ -225,7 +293,7 @@ class _Supervisor:
                 process.join()
 
 
-def run_workers(specs: list[WorkerSpec], public: socket.socket) -> int:
+def run_workers(specs: list[WorkerSpec], public: Listeners) -> int:
     """Supervise one child per spec until SIGTERM/SIGINT; returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     [supervisor] %(message)s")
     return _Supervisor(specs, public).run()

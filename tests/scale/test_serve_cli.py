@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from api.commands.serve_workers import analysis_processes_per_worker
+from api.commands.serve_workers import (
+    Listeners,
+    analysis_processes_per_worker,
+    bind_public_socket,
+    reuse_port_supported,
+)
 
 
 @pytest.fixture
@@ -50,3 +55,47 @@ def test_the_cores_are_shared_out_among_the_workers_analysis_pools() -> None:
     assert [analysis_processes_per_worker(n, 2) for n in (1, 2, 4)] == [2, 1, 1]
     assert [analysis_processes_per_worker(n, 8) for n in (1, 2, 3, 4)] == [8, 4, 2, 2]
     assert analysis_processes_per_worker(2, None) == 1
+
+
+@pytest.mark.skipif(not reuse_port_supported(), reason="the OS has no SO_REUSEPORT")
+def test_per_worker_sockets_share_the_port_and_the_kernel_spreads_connections() -> None:
+    """One SO_REUSEPORT socket per worker on one port: each listening one gets a share of 40 connections; a
+    released one gets none, and the address stays served by the others."""
+    import socket
+    import time
+
+    first = bind_public_socket("127.0.0.1", 0, reuse_port=True)
+    port = first.getsockname()[1]
+    first.close()
+    listeners = Listeners("127.0.0.1", port, [1, 2], reuse_port=True)
+    try:
+        sockets = [listeners.for_slot(1), listeners.for_slot(2)]
+        assert {s.getsockname()[1] for s in sockets} == {port}
+        for sock in sockets:  # what the worker's server does once it is ready
+            sock.listen(64)
+            sock.setblocking(False)
+
+        def spread(count: int) -> list[int]:
+            clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+            time.sleep(0.2)
+            accepted = [0, 0]
+            for i, sock in enumerate(sockets):
+                if sock.fileno() == -1:
+                    continue
+                while True:
+                    try:
+                        conn, _ = sock.accept()
+                    except BlockingIOError:
+                        break
+                    conn.close()
+                    accepted[i] += 1
+            for client in clients:
+                client.close()
+            return accepted
+
+        both = spread(40)
+        assert sum(both) == 40 and min(both) > 0, both
+        listeners.release(2)
+        assert spread(10) == [10, 0]
+    finally:
+        listeners.close()
