@@ -56,8 +56,10 @@ class Guidance(StrEnum):
 #: fixture scenes 0.92-1.13, frames decoded after bit flips or lost packets 1.23-1.47.
 BROKEN_MACROBLOCK_RATIO = 1.15
 #: ... and the 16-px borders' mean step must exceed the 8-px ones' by this many grey levels: fixture
-#: scenes (JPEG 4:2:0, q55-85) measured -0.4..0.9, corrupted VP8 decodes 2.5-6.6.
-BROKEN_MACROBLOCK_EXCESS = 1.5
+#: scenes (JPEG 4:2:0, q55-85) measured -0.4..0.9 at first, up to 1.75 in the benchmark's quick scenes
+#: (passport seed 1, frame 58, ratio 1.17: a clean frame that 1.5 called broken); corrupted VP8 decodes
+#: 2.5-6.6. 2.1 lies between the two.
+BROKEN_MACROBLOCK_EXCESS = 2.1
 #: Broken decode: rows filled with VP8's "no data" green (Y=U=V=0 -> BGR about (0, 135, 0)). A lost
 #: packet leaves such bands at the bottom of the frame (measured: 16-39 % of rows); a real scene has none.
 BROKEN_GREEN_ROW_FRACTION = 0.02

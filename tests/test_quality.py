@@ -174,3 +174,14 @@ def test_session_quality_fails_when_most_frames_are_unusable() -> None:
         healthy.add(good)
     healthy.add(broken)
     assert healthy.result().verdict is Verdict.PASS
+
+
+def test_a_clean_fixture_frame_with_strong_16px_steps_is_not_called_broken() -> None:
+    """A clean passport frame (fixture seed 1, 640x480, frame 58) whose print happens to step more at the
+    16-px grid (ratio 1.17, excess 1.75 grey levels) than corrupted VP8 frames' minimum ratio: the excess
+    (2.5-6.6 in corrupted decodes) tells them apart."""
+    from fixtures.scenes import SceneSpec, generate_scene
+    from pipelines.layouts import Template
+
+    image, _ = generate_scene(SceneSpec(Template.PASSPORT, seed=1, size=(640, 480), seconds=4.0)).render(58)
+    assert not assess_frame(image, None).broken
