@@ -14,7 +14,7 @@ from skimage import data
 from models.face import FaceEngine
 from pipelines.face.live import FaceTracker
 from pipelines.face.portrait import portrait_search_box
-from pipelines.face.stage import MAX_ENCODINGS, FaceStage
+from pipelines.face.stage import LIVE_ENCODINGS, MAX_ENCODINGS, PORTRAIT_ENCODINGS, FaceStage
 from pipelines.face.still import find_faces
 from pipelines.frame import DocumentKind, DocumentSide, DocumentView, Frame, FrameContext
 from pipelines.layouts import LAYOUTS, Template, ZoneName
@@ -157,6 +157,25 @@ def test_astronaut_genuine_and_shared_tracker(engine: FaceEngine) -> None:
     tracker.faces(frames[-1])  # asked again for the same frame (by another stage): served from the cache
     assert tracker.detections == before
     assert stage.result().verdict is Verdict.PASS
+
+
+def test_polling_every_frame_stays_within_the_encoding_budget(engine: FaceEngine) -> None:
+    # The console polls the result; each poll may see a new best frame. The budget holds regardless.
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    stage = FaceStage(engine)
+    card = make_card(face_crop(engine, astronaut, 150, aspect=1.28))
+    first_score_at = None
+    for context in scene_frames(face_crop(engine, astronaut, 220), card, 45, seed=5):
+        stage.observe(context)
+        result = stage.result()
+        if first_score_at is None and "distance" in result.measurements:
+            first_score_at = context.frame.index
+    assert stage.counters.live_encodings <= LIVE_ENCODINGS and stage.counters.portrait_encodings <= PORTRAIT_ENCODINGS
+    assert stage.counters.encodings == stage.counters.live_encodings + stage.counters.portrait_encodings
+    assert result.measurements["encodings"] <= MAX_ENCODINGS
+    assert len(result.measurements["distances"]) == LIVE_ENCODINGS  # 3 s of frames: all three were spent
+    assert first_score_at is not None and first_score_at < 5  # a first score comes at once, not at the end
+    assert result.verdict is Verdict.PASS
 
 
 def test_search_box_covers_the_layout_portrait() -> None:
