@@ -53,18 +53,15 @@ def run(args: argparse.Namespace) -> int:
     except VideoInputError as exc:
         print(f"videoident analyze: {exc}", file=sys.stderr)
         return 2
-    mrz_engine = face_engine = None
-    if not args.no_mrz:
-        from models.ocr import TesseractEngine
+    # The engines exactly as a live session's analysis process loads them (MRZ model, the stock `eng` model
+    # for the printed zone, dlib), so the offline report reaches the same verdicts as the live one.
+    from api.media.pool_worker import EngineSpec, load_engines
 
-        mrz_engine = TesseractEngine(Settings().resolved_tessdata_dir)  # without the model: inconclusive
-    if not args.no_face:
-        from models.face import FaceEngine
-
-        face_engine = FaceEngine()
+    engines = load_engines(EngineSpec(Settings().resolved_tessdata_dir, mrz=not args.no_mrz, face=not args.no_face))
     analyzer = build_analyzer(
-        mrz_engine=mrz_engine,
-        face_engine=face_engine,
+        mrz_engine=engines.mrz,  # without the MRZ model: the MRZ check says inconclusive
+        visual_engine=engines.visual,
+        face_engine=engines.face,
         reference_date=dt.datetime.now(dt.UTC).date(),
         required_tilt_deg=args.required_tilt_deg or DEFAULT_REQUIRED_TILT_DEG,
     )
