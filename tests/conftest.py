@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Apps built in this process analyse live frames in a thread, not in a pool of processes that each load dlib
+# (~3 s CPU per app start, and most tests never open a live session). The pool itself is tested with real
+# processes in tests/test_live_pool.py, and every `videoident serve` the hardening tests start (their harness
+# drops VIDEOIDENT_* variables) runs the default pool.
+os.environ.setdefault("VIDEOIDENT_ANALYSIS_PROCESSES", "0")
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
