@@ -16,12 +16,10 @@ from fastapi import Depends, HTTPException, Request
 
 from api.media.hub import LiveHub
 from api.media.session import LiveSession
-from pipelines.layouts import Template
 from videoident.agents import AgentRole, AgentStore, AgentView
 from videoident.console_state import ConsoleMemory
 from videoident.errors import CoreError
 from videoident.queue import CallQueue, DatabaseCallQueue
-from videoident.security_features import SecurityFeature
 from videoident.service import IdentService, SessionView
 from videoident.states import SessionStatus
 
@@ -43,62 +41,6 @@ class ConsoleState:
     agents: AgentStore
     queue: CallQueue
     memory: ConsoleMemory
-
-    # Views of :attr:`memory` shaped like the in-process dicts this state held before the memory moved into
-    # the database; the live view (api/routers/console_live.py) still reads them. Each access is a
-    # database round trip (call from a thread). New code calls :attr:`memory` directly.
-    @property
-    def features(self) -> _FeaturesView:
-        return _FeaturesView(self.memory)
-
-    @property
-    def confirmed(self) -> _ConfirmedView:
-        return _ConfirmedView(self.memory)
-
-    @property
-    def live_viewed(self) -> _ViewedSet:
-        return _ViewedSet(self.memory)
-
-
-class _FeaturesView:
-    """session id -> (template value or None, drawn features); setting an entry is an atomic draw-once."""
-
-    def __init__(self, memory: ConsoleMemory) -> None:
-        self._memory = memory
-
-    def get(self, session_id: str) -> tuple[str | None, tuple[SecurityFeature, ...]] | None:
-        drawn = self._memory.drawn(session_id)
-        return None if drawn is None else (drawn.template.value if drawn.template else None, drawn.features)
-
-    def __getitem__(self, session_id: str) -> tuple[str | None, tuple[SecurityFeature, ...]]:
-        found = self.get(session_id)
-        if found is None:
-            raise KeyError(session_id)
-        return found
-
-    def __setitem__(self, session_id: str, value: tuple[str | None, tuple[SecurityFeature, ...]]) -> None:
-        self._memory.draw_once(session_id, Template(value[0]) if value[0] is not None else None, value[1])
-
-
-class _ConfirmedView:
-    def __init__(self, memory: ConsoleMemory) -> None:
-        self._memory = memory
-
-    def get(self, session_id: str, default: set[str] | None = None) -> set[str]:
-        return set(self._memory.confirmed(session_id)) or (default if default is not None else set())
-
-
-class _ViewedSet:
-    """(agent id, session id) pairs whose first checks view was audited."""
-
-    def __init__(self, memory: ConsoleMemory) -> None:
-        self._memory = memory
-
-    def __contains__(self, pair: tuple[str, str]) -> bool:
-        return self._memory.viewed(*pair)
-
-    def add(self, pair: tuple[str, str]) -> None:
-        self._memory.first_view(*pair)
 
 
 def console_state(request: Request) -> ConsoleState:
