@@ -173,8 +173,10 @@ def test_closing_a_session_does_not_wait_for_a_hung_pool_process(
     assert not stuck.is_alive()
 
 
-def test_the_default_factory_runs_one_process_per_core(tmp_path: Path) -> None:
+def test_the_default_factory_runs_one_process_per_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from videoident.settings import Settings
+
+    monkeypatch.delenv("VIDEOIDENT_ANALYSIS_PROCESSES", raising=False)  # tests/conftest.py sets 0 for apps
 
     factory = session_analyzer_factory(Settings(data_dir=tmp_path), mrz=False, face=False)
     try:
@@ -212,3 +214,21 @@ def _running(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_pool_that_cannot_load_its_engines_leaves_the_call_running_with_every_check_inconclusive() -> None:
+    from api.media.analysis import UnavailableAnalyzer
+
+    factory = session_analyzer_factory(mrz=False, face=False, processes=1)
+    assert factory.pool is not None
+    # What a process reports when e.g. dlib's models are missing (set directly: no process is started).
+    factory.pool.failure = "an analysis process could not load its engines: FaceEngineUnavailable"
+    try:
+        analyzer = factory("session-d")
+    finally:
+        factory.close()
+    assert isinstance(analyzer, UnavailableAnalyzer)
+    report = analyzer.report()
+    assert {"quality", "document", "tilt", "mrz", "face", "liveness"} <= set(report)
+    assert {section["verdict"] for section in report.values() if isinstance(section, dict)} == {"inconclusive"}
+    assert report["mrz"]["reason"]["code"] == "analysis_unavailable"

@@ -9,20 +9,25 @@ sampler thread with the engines loaded once in the server process."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from api.media.pool import AnalysisPool, AnalysisSettings
+from api.media.pool import AnalysisFailed, AnalysisPool, AnalysisProcessDied, AnalysisSettings
 from api.media.pool_worker import EngineSpec, LoadedEngines, build_session_analyzer, load_engines
 from api.media.session import LiveAnalyzer
-from pipelines.analyzer import SessionAnalyzer
+from pipelines.analyzer import SECTIONS, SessionAnalyzer
 from pipelines.frame import Frame
+from pipelines.results import Verdict
 from videoident import audit
 from videoident.service import IdentService
 from videoident.settings import Settings
 
-__all__ = ["SessionAnalyzerAdapter", "session_analyzer_factory", "Engines", "AnalyzerFactory"]
+__all__ = ["SessionAnalyzerAdapter", "UnavailableAnalyzer", "session_analyzer_factory", "Engines", "AnalyzerFactory"]
+
+log = logging.getLogger(__name__)
 
 
 class SessionAnalyzerAdapter:
@@ -41,6 +46,34 @@ class SessionAnalyzerAdapter:
 
     def guidance(self) -> Sequence[str]:
         return self._guidance
+
+
+class UnavailableAnalyzer:
+    """The session's analyzer when the analysis pool cannot serve it (its processes could not load their
+    engines, or did not start in time): the call itself goes on (video, recording, the agent's view), and
+    every check says inconclusive ``analysis_unavailable``, so nothing reads as passed."""
+
+    def __init__(self, reason: str) -> None:
+        self._section = {
+            "verdict": Verdict.INCONCLUSIVE.value,
+            "score": None,
+            "reason": {"code": "analysis_unavailable", "text": reason},
+        }
+
+    def observe(self, frame: Frame) -> None:
+        return None
+
+    def report(self) -> Mapping[str, Any]:
+        # "injection" is the transport's own check (api.media.injection): the live session adds it.
+        report: dict[str, Any] = {name: dict(self._section) for name in SECTIONS if name != "injection"}
+        report["frames"] = 0
+        return report
+
+    def guidance(self) -> Sequence[str]:
+        return ()
+
+    def stats(self) -> dict[str, Any]:
+        return {"mode": "unavailable", "reason": self._section["reason"]}
 
 
 class Engines:
@@ -102,7 +135,11 @@ class AnalyzerFactory:
         claim = self._service.claimed_identity(session_id, audit.SYSTEM) if self._service is not None else None
         reference_date = dt.datetime.now(dt.UTC).date()
         if self.pool is not None:
-            return self.pool.open(session_id, claim, reference_date)
+            try:
+                return self.pool.open(session_id, claim, reference_date)
+            except (AnalysisFailed, AnalysisProcessDied, FutureTimeout) as exc:
+                log.error("live session %s runs without analysis: %s", session_id[:8], type(exc).__name__)
+                return UnavailableAnalyzer(f"the analysis service is unavailable ({type(exc).__name__})")
         return SessionAnalyzerAdapter(build_session_analyzer(self._engines.load(), claim, reference_date))
 
 
