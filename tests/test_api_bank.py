@@ -405,3 +405,31 @@ def test_the_result_of_a_session_that_ended_undecided_says_so(bank: Bank) -> Non
     early = bank.client.get(f"/v1/sessions/{open_}/result", headers=bank.auth(bank.a))
     assert early.status_code == 409 and early.json()["code"] == "not_decided"
     assert "not decided yet" in early.json()["detail"]
+
+
+def test_an_approval_the_customer_never_confirmed_is_no_result(bank: Bank) -> None:
+    """Approved by the agent, then the TAN window ran out: the bank must not read "approved" as identified."""
+    from datetime import timedelta
+
+    from videoident.clock import utcnow
+
+    sid = bank.client.post("/v1/sessions", json=session_body(), headers=bank.auth(bank.a)).json()["id"]
+    service = bank.state.service
+    service.customer_joined(sid)
+    service.start_call(sid, "agent-7")
+    for name in REQUIRED_CHECKS:
+        service.record_check(sid, CheckResult(name, Verdict.PASS, Reason(f"{name}_ok", "fine"), 0.9, {}))
+    for kind, seed in ((EvidenceKind.FRONT, 1), (EvidenceKind.BACK, 2), (EvidenceKind.FACE, 3)):
+        service.store_evidence(sid, kind, _png(seed), "image/png", template=Template.DE_ID if seed < 3 else None)
+    assert service.decide(sid, "agent-7", Decision.APPROVED, ReasonCode.IDENTITY_VERIFIED).tan_sent
+    pending = bank.client.get(f"/v1/sessions/{sid}/result", headers=bank.auth(bank.a))
+    assert pending.status_code == 409 and pending.json()["code"] == "not_confirmed"
+    service.clock = lambda: utcnow() + timedelta(days=30)
+    try:
+        service.expire_due()
+    finally:
+        service.clock = utcnow
+    assert bank.client.get(f"/v1/sessions/{sid}", headers=bank.auth(bank.a)).json()["status"] == "expired"
+    ended = bank.client.get(f"/v1/sessions/{sid}/result", headers=bank.auth(bank.a))
+    assert ended.status_code == 409 and ended.json()["code"] == "ended_without_confirmation"
+    assert "never confirmed with the TAN" in ended.json()["detail"]

@@ -39,7 +39,7 @@ from videoident.claims import (
 from videoident.errors import Erased, NotFound
 from videoident.idempotency import IdempotencyInProgress, IdempotencyMismatch, StoredResponse, fingerprint, valid_key
 from videoident.service import ClaimedIdentity, Contact, SessionView
-from videoident.states import TERMINAL, ActorType, Purpose, SessionStatus
+from videoident.states import TERMINAL, ActorType, Decision, Purpose, SessionStatus
 from videoident.tenants import WEBHOOK_SECRET_OVERLAP, rotate_webhook_secret
 from videoident.vault import Variant
 from videoident.webhooks import (
@@ -254,6 +254,15 @@ def get_result(session_id: SessionPath, tenant: TenantDep, state: BankStateDep) 
                          "ended_without_decision")
     if decision is None:
         raise ApiProblem(409, f"the session is not decided yet (status {view.bank_status.value})", "not_decided")
+    if decision == Decision.APPROVED.value and view.status is not SessionStatus.COMPLETED:
+        # An approval is an identification only once the customer confirmed it with the TAN: a bank that read
+        # "approved" from a session whose TAN expired or failed would onboard an unconfirmed identity.
+        if view.status in TERMINAL:
+            raise ApiProblem(409, f"the agent approved, but the customer never confirmed with the TAN (status "
+                                  f"{view.bank_status.value}): this is not an identification",
+                             "ended_without_confirmation")
+        raise ApiProblem(409, f"approved by the agent; waiting for the customer to confirm with the TAN (status "
+                              f"{view.bank_status.value})", "not_confirmed")
     if view.erased_at is not None:
         raise ApiProblem(410, "the session was erased; its result is gone", "erased")
     checks = _checks(state, tenant.tenant_id, view)
