@@ -165,6 +165,11 @@ class SessionAnalyzer:
         self._confidences: list[float] = []
         self._stills: dict[DocumentSide, Still] = {}
 
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The stages every frame goes through (tilt, hologram, then those given), read-only."""
+        return tuple(self._stages)
+
     # --- per frame ----------------------------------------------------------------------------------
     def process(self, frame: Frame) -> FrameObservation:
         """Analyse one frame (BGR uint8). Never raises on a corrupted image."""
@@ -191,7 +196,9 @@ class SessionAnalyzer:
         context = FrameContext(frame, document)
         for stage in self._stages:
             stage.observe(context)
-        if self._face_detector is not None and frame.index % FACE_CHECK_EVERY == 0:
+        # Counted in frames analysed, not by the camera's frame index: a live session samples the camera
+        # (every 6th frame of 30 fps, say), and index % 10 could then never be 0.
+        if self._face_detector is not None and (self._frames - 1) % FACE_CHECK_EVERY == 0:
             self._face_visible = bool(self._face_detector(context))  # used from the next frame on
         if document is not None and quality.document_usable:
             self._keep_still(frame, document, quality)

@@ -16,25 +16,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipelines.document import TRACK_CONFIDENCE, DocumentLocator, Work
+from pipelines.document import DocumentLocator, Work
 from pipelines.frame import DocumentKind, DocumentView
 
-__all__ = ["TRACK_FRAMES", "VERIFY_EVERY", "FLOW_POINTS", "TRACK_CONFIDENCE_DROP", "DocumentTracker", "predict_corners"]
+__all__ = ["TRACK_FRAMES", "VERIFY_EVERY", "FLOW_POINTS", "DocumentTracker", "predict_corners"]
 
 #: The previous corners are used as a tracking hint for this many frames after the document was last seen.
 TRACK_FRAMES = 3
 #: While tracking, every n-th frame still runs the full search and lets its best quad compete with the
 #: tracked one, so tracking cannot stay locked on a part of the card (measured on fixture scenes: without
-#: it a tracked quad could sit on the header text for 5+ frames). 8 rather than 5 since the flow
-#: prediction: same detection rate and corner errors on the quick accuracy scenes (480p and 720p), and
-#: half the full searches on the speed scene (45 -> 23 of 90 at 720p; a verify that picks a wrong quad on
-#: a hard frame also breaks the tracking that follows).
-VERIFY_EVERY = 8
-#: A card found in the previous frame with a confidence below :data:`pipelines.document.TRACK_CONFIDENCE`
-#: (a light card on a light wall, a hand along an edge) is kept by tracking when its snapped quad scores
-#: at least that confidence minus this: otherwise such a card costs a full search on every frame (fixture
-#: nl-id back: 20 of 30 frames).
-TRACK_CONFIDENCE_DROP = 0.05
+#: it a tracked quad could sit on the header text for 5+ frames). 8 halved the full searches on the speed
+#: scene but let a quad 20 px off follow itself longer (nl-id seed 502 at 5 fps: p90 corner error 21 px
+#: against 3 px at 5).
+VERIFY_EVERY = 5
 #: Features followed per frame. 40-60 are plenty for a homography with RANSAC; more cost flow time.
 FLOW_POINTS = 60
 #: Shi-Tomasi quality level and spacing (work px) of the features (OpenCV's usual values for tracking).
@@ -111,7 +105,6 @@ class DocumentTracker:
         self._frames = 0
         self._previous: Work | None = None
         self._corners: np.ndarray | None = None
-        self._confidence = 1.0
         self._since_document = track_frames + 1
         #: Counters for benchmarks: frames answered by tracking alone, and full searches run.
         self.tracked_frames = 0
@@ -132,8 +125,7 @@ class DocumentTracker:
                 if predicted is not None:
                     hint = predicted / work.scale
         verify = self._frames % self.verify_every == 0
-        keep_at = min(TRACK_CONFIDENCE, self._confidence - TRACK_CONFIDENCE_DROP)
-        view, searched = self.locator.locate_prepared(image, work, hint, verify, kind, keep_at)
+        view, searched = self.locator.locate_prepared(image, work, hint, verify, kind)
         self.full_searches += int(searched)
         self.tracked_frames += int(view is not None and not searched)
         self._previous = work
@@ -142,5 +134,4 @@ class DocumentTracker:
         else:
             self._since_document = 0
             self._corners = view.corners_px
-            self._confidence = view.confidence
         return view

@@ -227,7 +227,7 @@ class TiltTracker:
             reason = Reason("tilted_all_ways", f"tilted at least {self.required_deg:g} deg both ways on both axes")
             return CheckResult("tilt", Verdict.PASS, reason, score, measurements)
         words = ", ".join(d.value for d in missing)
-        reason = Reason("insufficient_tilt", f"not tilted {self.required_deg:g} deg towards: {words}")
+        reason = Reason("insufficient_tilt", f"not tilted {self.required_deg:g} deg in these directions: {words}")
         return CheckResult("tilt", Verdict.FAIL, reason, score, {**measurements, "missing": [d.value for d in missing]})
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.attacks import Attack
 from fixtures.scenes import SceneSpec, generate_scene
-from pipelines.analyzer import SECTIONS, SessionAnalyzer
+from pipelines.analyzer import FACE_CHECK_EVERY, SECTIONS, SessionAnalyzer
 from pipelines.frame import DocumentSide, Frame, FrameContext
 from pipelines.layouts import Template
 from pipelines.quality import Guidance
@@ -143,3 +143,20 @@ def test_report_may_be_read_while_another_thread_processes() -> None:
     thread.join()
     assert not errors
     assert analyzer.report()["frames"] == 30
+
+
+def test_the_face_detector_runs_on_sampled_camera_frames_whatever_their_index() -> None:
+    """A live session samples the camera (every 6th frame of 30 fps): its frame indices 3, 9, 15, ... are
+    never multiples of 10, yet the face detector must still run every FACE_CHECK_EVERY analysed frames."""
+    calls: list[int] = []
+
+    def detector(context: FrameContext) -> bool:
+        calls.append(context.frame.index)
+        return True
+
+    analyzer = SessionAnalyzer(face_detector=detector)
+    image = np.full((120, 160, 3), 128, np.uint8)
+    frames = 3 * FACE_CHECK_EVERY
+    for k in range(frames):
+        analyzer.process(Frame(image, 6 * k + 3, k / 5))
+    assert len(calls) == frames // FACE_CHECK_EVERY
