@@ -141,3 +141,25 @@ def test_confirmations_and_first_views_are_recorded_once(workers: tuple[Worker, 
     assert b.first_view("agent-2", session_id)
     with pytest.raises(ValueError):
         a.confirm(session_id, "x" * 81, "agent-1")
+
+
+def test_erasing_a_session_drops_its_console_memory(tmp_path: Path) -> None:
+    from api.deps import open_bank
+    from videoident import audit
+    from videoident.settings import Settings
+
+    settings = Settings(environment="test", data_dir=tmp_path, master_key=_test_master_key())
+    bank = open_bank(settings)
+    try:
+        memory = ConsoleMemory(bank.sessions)
+        erased, kept = new_customer_session(bank.service)[0], new_customer_session(bank.service)[0]
+        for sid in (erased, kept):
+            memory.draw_once(sid, Template.DE_ID, draw_features(Template.DE_ID))
+            memory.confirm(sid, "hologram", "agent-1")
+            memory.first_view("agent-1", sid)
+        bank.service.erase(erased, audit.SYSTEM)
+        assert memory.drawn(erased) is None and memory.confirmed(erased) == frozenset()
+        assert memory.first_view("agent-1", erased), "the view record went with the session"
+        assert memory.drawn(kept) is not None and memory.confirmed(kept) == {"hologram"}
+    finally:
+        bank.engine.dispose()

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from pipelines.frame import DocumentSide
 from pipelines.layouts import Template
 from pipelines.masking import mask_document
 from videoident import audit
+from videoident.console_state import ChecksViewRecord, ConfirmationRecord, DrawnFeaturesRecord
 from videoident.crypto import WrappedKey
 from videoident.errors import Erased, NotFound
 from videoident.ids import new_uuid
@@ -177,6 +178,10 @@ class EvidenceMixin(ServiceCore):
             record.erased_at, record.updated_at = now, now
             db.execute(update(CheckResultRecord).where(CheckResultRecord.session_id == session_id)
                        .values(payload_enc=None))
+            # The console's per-call memory (drawn features, confirmations, views) holds no personal data,
+            # but nothing of an erased session is kept beyond its audit trail.
+            for table in (DrawnFeaturesRecord, ConfirmationRecord, ChecksViewRecord):
+                db.execute(delete(table).where(table.session_id == session_id))
             self._audit(db, actor, "session.erased", record, why=why)
             self._outbox(db, record, "session.erased")
             return True
