@@ -19,7 +19,9 @@ What it measures:
 - ``hologram``: verdicts over genuine, photocopy and screen-replay scenes, inconclusive counted apart.
 
 The full run (``quick=False``) uses 24 scenes for corners and 200 for the hologram (100 genuine,
-50 photocopy, 50 screen replay; 4 s at 10 fps, 640x480): about an hour on one core.
+50 photocopy, 50 screen replay; 4 s at 10 fps, 640x480). A hologram scene costs ~1 s CPU to render and
+~1.3 s to analyse (2026-11-26); on the shared machine at load 15-20, with ``nice``, that was 1-2 scenes
+a minute of wall time.
 """
 
 from __future__ import annotations
