@@ -32,7 +32,7 @@ from videoident.errors import ApprovalBlocked, Erased, FourEyesViolation, NotFou
 from videoident.notify import MemoryNotifier
 from videoident.records import DataKeyRecord, IdentSessionRecord, OutboxEventRecord
 from videoident.service import IdentService
-from videoident.states import ActorType, Decision, IllegalTransition, Purpose, ReasonCode, SessionStatus
+from videoident.states import TERMINAL, ActorType, Decision, IllegalTransition, Purpose, ReasonCode, SessionStatus
 from videoident.tan import TAN_RESEND_COOLDOWN_S
 from videoident.vault import EvidenceVault, Variant
 
@@ -325,3 +325,23 @@ def test_only_the_agent_with_the_call_decides_and_outside_actions_are_audited(se
         service.record_audit(agent, "console.stream_viewed", session_id="no-such-session")
     report = service.verify_audit()
     assert report.ok and report.entries == 5
+
+
+def test_the_calls_last_recording_segment_is_kept_shortly_after_the_decision(service: IdentService,
+                                                                              clock: FakeClock) -> None:
+    """The live media seals its open segment only once it sees the decision: that segment must not be lost,
+    but nothing else is accepted for an ended session, and nothing at all after the grace or an erasure."""
+    from videoident.service_evidence import RECORDING_GRACE
+    from videoident.vault import EvidenceKind
+
+    session_id, _ = new_session(service)
+    service.decide(session_id, "agent-1", Decision.REJECTED, ReasonCode.FACE_MISMATCH)
+    assert service.get_session(session_id).status in TERMINAL
+    clock.advance(seconds=5)
+    [segment] = service.store_evidence(session_id, EvidenceKind.RECORDING_SEGMENT, b"last webm", "video/webm")
+    assert segment.kind == EvidenceKind.RECORDING_SEGMENT.value
+    with pytest.raises(ValueError, match="ended"):  # a still is not a late recording
+        service.store_evidence(session_id, EvidenceKind.FACE, b"png", "image/png")
+    clock.advance(seconds=RECORDING_GRACE.total_seconds())
+    with pytest.raises(ValueError, match="ended"):
+        service.store_evidence(session_id, EvidenceKind.RECORDING_SEGMENT, b"too late", "video/webm")

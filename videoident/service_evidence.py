@@ -39,6 +39,10 @@ log = logging.getLogger("videoident.service")
 
 #: Largest evidence blob accepted: a 1280x720 PNG still is under 3 MB, a 10 s recording segment ~5 MB.
 MAX_EVIDENCE_BYTES = 32 * 1024 * 1024
+#: A call's last recording segment may reach the vault this long after the session ended: the live media
+#: closes when it sees the status change (the hub, possibly on another worker), then seals the open segment
+#: (at most 10 s of video). 60 s covers that with margin; nothing else is accepted once a session has ended.
+RECORDING_GRACE = timedelta(seconds=60)
 #: Rows handled per transaction while re-wrapping data keys (short transactions: no downtime).
 ROTATION_BATCH = 200
 
@@ -62,7 +66,7 @@ class EvidenceMixin(ServiceCore):
             raise ValueError("evidence must be between 1 byte and 32 MiB")
         with self._sessions() as db:
             record = self._session(db, session_id)
-            if SessionStatus(record.status) in TERMINAL:
+            if SessionStatus(record.status) in TERMINAL and not self._late_segment_allowed(record, kind):
                 raise ValueError("the session has ended")
             tenant = db.get(TenantRecord, record.tenant_id)
             assert tenant is not None
@@ -152,6 +156,11 @@ class EvidenceMixin(ServiceCore):
         if item_id is None:
             return None
         return self.read_evidence(session_id, item_id, actor, tenant_id=tenant_id, export=False)[1]
+
+    def _late_segment_allowed(self, record: IdentSessionRecord, kind: EvidenceKind) -> bool:
+        """Whether a recording segment for an ended session is the call's last one, sealed after the decision."""
+        return (kind is EvidenceKind.RECORDING_SEGMENT and record.erased_at is None and record.ended_at is not None
+                and self.clock() - record.ended_at <= RECORDING_GRACE)
 
     # ----------------------------------------------------------------- erasure and retention
     def erase(self, session_id: str, actor: audit.Actor, *, tenant_id: str | None = None,

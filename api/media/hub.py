@@ -130,3 +130,6 @@ class LiveHub:
             self._reaper = None
         for session_id in list(self._sessions):
             await self.close(session_id)
+        close = getattr(self._analyzer_factory, "close", None)  # the analysis pool, when there is one
+        if callable(close):
+            await asyncio.to_thread(close)
