@@ -142,9 +142,8 @@ def build_service_analyzer(loaded: LoadedEngines, claim: ClaimedIdentity | None 
 
 
 def analyzer_stages(analyzer: Any) -> list[Any]:
-    """The analyzer's stages (tilt, hologram, MRZ, face, liveness, ...), to time them in place. Reads the
-    analyzer's private list: there is no public accessor (asked for in /tmp/h/requests.md, H6)."""
-    return list(getattr(analyzer, "_stages", []))
+    """The analyzer's stages (tilt, hologram, MRZ, face, liveness, ...), to time them in place."""
+    return list(analyzer.stages)
 
 
 def _claim(scene: Scene) -> ClaimedIdentity:
