@@ -130,3 +130,18 @@ def test_a_card_shown_on_a_phone_is_located_on_the_card_not_the_phone() -> None:
         assert view is not None
         error = float(np.linalg.norm(view.corners_px - truth.corners_px, axis=1).max())
         assert error <= MAX_CORNER_ERROR_FRACTION * _width(truth.corners_px), f"frame {index}: {error:.1f} px"
+
+
+def test_a_card_whose_right_edge_shows_only_beside_the_palm_is_found() -> None:
+    """Fixture de-id back (720p, seed 11): only the lowest third of the card's right edge is visible as a
+    straight line next to the palm; its corner lies 1.9 segment lengths beyond that piece (LINE_REACH)."""
+    from fixtures.scenes import SceneSpec, generate_scene
+    from pipelines.layouts import Template
+
+    scene = generate_scene(SceneSpec(Template.DE_ID, seed=11, size=(1280, 720), seconds=6.0, fps=15.0))
+    for index in (62, 80):
+        frame, truth = scene.render(index)
+        view = DocumentLocator().locate(frame)
+        assert view is not None, f"frame {index} not found"
+        error = float(np.linalg.norm(view.corners_px - truth.corners_px, axis=1).max())
+        assert error <= MAX_CORNER_ERROR_FRACTION * _width(truth.corners_px), f"frame {index}: {error:.1f} px"
