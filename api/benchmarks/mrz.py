@@ -291,7 +291,7 @@ def _fixtures(engine: TesseractEngine, seeds: int) -> dict[str, Any]:
                 if read is None or read.document is None:
                     continue
                 viz = read_visual_zone(visual, doc.side_image(DocumentSide.FRONT)[:, :, :3].copy(), kind)
-                checks, _ = compare_to_visual(read.document, viz)
+                checks, _, _ = compare_to_visual(read.document, viz)
                 result = mrz_result(read.document, extra_checks=checks, repairs=read.repairs)
                 if attack is None:
                     counts["genuine_mrz_exact"] += read.literal == doc.truth.mrz_lines

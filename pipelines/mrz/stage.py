@@ -147,9 +147,10 @@ class MrzStage:
         extra = compare_to_claim(state.document, self._claim) if self._claim is not None else {}
         visual: dict[str, object] = {"visual_zone": "not_read"}
         if self._visual:
-            visual_checks, unread = compare_to_visual(state.document, self._visual)
+            visual_checks, unread, unconfirmed = compare_to_visual(state.document, self._visual)
             extra |= visual_checks
-            visual = {"visual_zone": "read", "visual_unread": unread, "visual_reads": self._visual_reads}
+            visual = {"visual_zone": "read", "visual_unread": unread, "visual_unconfirmed": unconfirmed,
+                      "visual_reads": self._visual_reads}
         return mrz_result(
             state.document,
             extra_checks=extra,
