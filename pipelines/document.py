@@ -228,7 +228,8 @@ def _dark_frame_around(outer: Candidate, inner: Candidate) -> bool:
 def _select(candidates: list[Candidate]) -> Candidate | None:
     """The most confident candidate, except that a document holds rectangles of its own (the portrait,
     a text block): a credible quad containing the best one is the document, the best one a part of it
-    (unless the container is a dark frame around it: a phone showing the card, a holder)."""
+    (unless the container is a dark frame around it: a phone showing the card, a holder; and when the
+    best is such a frame, the card inside it is taken)."""
     if not candidates:
         return None
     ranked = sorted(candidates, key=_rank)
@@ -240,6 +241,18 @@ def _select(candidates: list[Candidate]) -> Candidate | None:
             and not _dark_frame_around(other, best)
         ):
             best = other
+    # The best may itself be the dark frame (the phone scored higher than the card it shows): then the
+    # largest credible light quad inside it is the document.
+    inside = [
+        other
+        for other in ranked
+        if other is not best
+        and other.confidence >= MIN_CONFIDENCE
+        and _dark_frame_around(best, other)
+        and _contains(best.corners_px, other)
+    ]
+    if inside:
+        best = max(inside, key=lambda c: float(cv2.contourArea(c.corners_px)))
     return best
 
 
