@@ -222,13 +222,7 @@ class AnalysisPool:
         in-thread mode) nothing holds the server's GIL; a session opened meanwhile waits in its own
         thread until its process is ready."""
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the analysis pool is closed")
-            if self.failure is not None:
-                raise AnalysisFailed(self.failure)
-            for slot, current in enumerate(self._slots):
-                if current is None:
-                    self._slots[slot] = _Process(slot, self.spec, self._on_exit)
+            self._fill_slots_locked(replace_dead=False)
             processes = [p for p in self._slots if p is not None]
         if not wait:
             return
@@ -252,17 +246,21 @@ class AnalysisPool:
                 continue
         return total
 
+    def _fill_slots_locked(self, replace_dead: bool) -> None:
+        """Spawn a process into every empty slot (and, with ``replace_dead``, replace dead ones). Holds the lock."""
+        if self._closed:
+            raise RuntimeError("the analysis pool is closed")
+        if self.failure is not None:
+            raise AnalysisFailed(self.failure)
+        for slot, current in enumerate(self._slots):
+            if current is None:
+                self._slots[slot] = _Process(slot, self.spec, self._on_exit)
+            elif replace_dead and not current.alive:
+                self._replace(current)
+
     def _pick(self, session_id: str) -> _Process:
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the analysis pool is closed")
-            if self.failure is not None:
-                raise AnalysisFailed(self.failure)
-            for slot, current in enumerate(self._slots):
-                if current is None:
-                    self._slots[slot] = _Process(slot, self.spec, self._on_exit)
-                elif not current.alive:
-                    self._replace(current)
+            self._fill_slots_locked(replace_dead=True)
             if self.failure is not None:
                 raise AnalysisFailed(self.failure)
             processes = [p for p in self._slots if p is not None]
