@@ -163,3 +163,52 @@ def test_erasing_a_session_drops_its_console_memory(tmp_path: Path) -> None:
         assert memory.drawn(kept) is not None and memory.confirmed(kept) == {"hologram"}
     finally:
         bank.engine.dispose()
+
+
+def test_the_reviewer_sees_the_features_the_agent_checked(tmp_path: Path) -> None:
+    """Drawn while the document was unknown, checked by the agent; at the four-eyes review the report recorded
+    at the decision knows the template, but the features are not redrawn (the agent's ticks would be lost)."""
+    from api.deps import open_bank
+    from api.routers.console_live import _features
+    from videoident.agents import AgentView
+    from videoident.settings import Settings
+    from videoident.states import Decision, ReasonCode, SessionStatus
+
+    settings = Settings(environment="test", data_dir=tmp_path, master_key=_test_master_key())
+    bank = open_bank(settings)
+    try:
+        memory = ConsoleMemory(bank.sessions)
+        state = ConsoleState(bank.service, AgentStore(bank.sessions, settings.master_key_bytes, hasher=LIGHT),
+                             DatabaseCallQueue(bank.service, bank.sessions), memory)
+        agent, supervisor = AgentView("a-1", "anna", AgentRole.AGENT), AgentView("s-1", "sue", AgentRole.SUPERVISOR)
+        sid = new_customer_session(bank.service)[0]
+        bank.service.customer_joined(sid)
+        view = bank.service.start_call(sid, agent.id)
+        unknown: dict[str, Any] = {}
+        known = {"mrz": {"fields": {"document_type": "TD1", "issuing_state": "NLD"}}}
+        first = _features(state, agent, view, unknown)
+        for feature in first:
+            memory.confirm(sid, "feature:" + feature["code"], agent.id)
+        bank.service.decide(sid, agent.id, Decision.APPROVED, ReasonCode.IDENTITY_VERIFIED,
+                            override_reason="the hologram check was inconclusive; I saw it move myself")
+        review = bank.service.get_session(sid)
+        assert review.status is SessionStatus.REVIEW
+        assert _features(state, supervisor, review, known) == first
+        assert {"feature:" + f["code"] for f in first} <= memory.confirmed(sid)
+        # During a call the template revealed by the MRZ still redraws once (the catalogue of that card).
+        other = new_customer_session(bank.service)[0]
+        bank.service.customer_joined(other)
+        in_call = bank.service.start_call(other, "a-2")
+        _features(state, agent, in_call, unknown)
+        assert memory.drawn(other) is not None and memory.drawn(other).template is None  # type: ignore[union-attr]
+        _features(state, agent, in_call, known)
+        assert memory.drawn(other).template is Template.NL_ID  # type: ignore[union-attr]
+        # ... unless the agent already ticked one of the features drawn before: they are never asked again.
+        ticked = new_customer_session(bank.service)[0]
+        bank.service.customer_joined(ticked)
+        ticked_call = bank.service.start_call(ticked, "a-3")
+        generic = _features(state, agent, ticked_call, unknown)
+        memory.confirm(ticked, "feature:" + generic[0]["code"], "a-3")
+        assert _features(state, agent, ticked_call, known) == generic
+    finally:
+        bank.engine.dispose()

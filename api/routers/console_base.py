@@ -24,12 +24,15 @@ from videoident.service import IdentService, SessionView
 from videoident.states import SessionStatus
 
 __all__ = [
+    "FEATURE_PREFIX",
     "COOKIE", "NO_STORE", "AgentDep", "ConsoleState", "StateDep", "audit", "console_state", "current_agent",
     "hub", "live_session", "may_act", "may_see", "session_for",
 ]
 
 COOKIE = "videoident_console"
 NO_STORE = {"Cache-Control": "no-store"}
+#: The agent's confirmation that a drawn security feature was inspected is the item ``feature:<code>``.
+FEATURE_PREFIX = "feature:"
 
 
 @dataclass

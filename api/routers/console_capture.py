@@ -17,7 +17,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.media.session import LiveSession
-from api.routers.console_base import NO_STORE, AgentDep, StateDep, audit, live_session, may_act, session_for
+from api.routers.console_base import (
+    FEATURE_PREFIX,
+    NO_STORE,
+    AgentDep,
+    StateDep,
+    audit,
+    live_session,
+    may_act,
+    session_for,
+)
 from pipelines.document import DocumentLocator
 from pipelines.frame import DocumentSide
 from videoident.errors import CoreError
@@ -48,7 +57,7 @@ async def confirm(session_id: str, body: ConfirmBody, agent: AgentDep, state: St
     # and the confirmations are in the database, so any worker answers the same.
     drawn = await asyncio.to_thread(state.memory.drawn, view.id)
     features = drawn.features if drawn is not None else ()
-    if body.item not in CONFIRMATIONS + tuple(f"feature:{f.code}" for f in features):
+    if body.item not in CONFIRMATIONS + tuple(f"{FEATURE_PREFIX}{f.code}" for f in features):
         raise HTTPException(422, f"item must be one of {', '.join(CONFIRMATIONS)} or feature:<a drawn feature>")
     confirmed, _new = await asyncio.to_thread(state.memory.confirm, view.id, body.item, agent.id)
     await asyncio.to_thread(audit, state, agent, "console.confirmed", view, item=body.item)

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from api.media.cluster import LiveCluster
 from api.media.hub import NoLiveSession
 from api.routers.console_base import (
+    FEATURE_PREFIX,
     NO_STORE,
     AgentDep,
     ConsoleState,
@@ -58,7 +59,15 @@ def _features(state: ConsoleState, agent: AgentView, view: SessionView, report: 
     (blocking: database)."""
     template = template_from_report(report)
     known = state.memory.drawn(view.id)
-    if known is None or (known.template is None and template is not None):
+    # Redrawn for the template once the MRZ reveals it, but only during the call and before the agent ticked
+    # any feature: the agent is never asked to start over, and a four-eyes reviewer sees the features the
+    # agent checked (even when only the report recorded at the decision knows the template).
+    if known is not None and known.template is None and template is not None and view.status is SessionStatus.IN_CALL:
+        ticked = any(item.startswith(FEATURE_PREFIX) for item in state.memory.confirmed(view.id))
+        upgrade = not ticked
+    else:
+        upgrade = False
+    if known is None or upgrade:
         known, won = state.memory.draw_once(view.id, template, draw_features(template))
         if won:  # of two workers drawing at once only the winner audits its draw
             audit(state, agent, "console.features_drawn", view, template=template.value if template else None,
