@@ -10,7 +10,6 @@ A shorter cousin of :mod:`api.benchmarks.mrz` (the MRZ area's own, slower benchm
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
 import tempfile
@@ -22,11 +21,11 @@ from typing import Any
 
 import cv2
 
-from api.benchmarks.accuracy import REFERENCE_DATE, SHARED, rectified
+from api.benchmarks.accuracy import REFERENCE_DATE, rectified
 from api.benchmarks.harness import cpu_seconds, summarise
+from api.benchmarks.mrz import single_core_mrz_engine
 from api.benchmarks.mrz_scenes import degrade, place_in_frame, random_mrz, render_document
 from models.mrz_locator import passporteye_read_mrz, passporteye_version
-from models.ocr import TesseractEngine
 from pipelines.frame import DocumentKind
 from pipelines.mrz.read import read_image, read_rectified
 
@@ -43,12 +42,9 @@ def run(quick: bool = True) -> dict[str, Any]:
     exact-read share and CPU per read (tesseract's child processes included). Ours twice: on the raw
     frame (it finds the MRZ itself, the same job as passporteye) and on the located document (the live
     path). Frames go to a temporary PNG for passporteye only (synthetic: no personal data, no face)."""
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core for every engine, ours and passporteye's
-    tessdata = SHARED / "tessdata"
-    if not (tessdata / "mrz.traineddata").is_file():
-        return {"skipped": f"needs {tessdata}/mrz.traineddata (../shared/data)"}
-    engine = TesseractEngine(tessdata)
-    engine.warmup()
+    engine = single_core_mrz_engine()  # one core for every engine, ours and passporteye's
+    if isinstance(engine, str):
+        return {"skipped": engine}
     rng = random.Random(20261126)
     n = 6 if quick else 24
     exact: Counter[str] = Counter()

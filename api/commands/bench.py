@@ -172,16 +172,12 @@ def run(args: argparse.Namespace) -> int:
     names = list(dict.fromkeys(args.only)) if args.only else _default_areas(args.quick)
     previous = None
     if args.compare is not None:
-        try:
-            previous = json.loads(args.compare.read_text())
-        except (OSError, ValueError) as exc:
-            print(f"videoident bench: cannot read {args.compare}: {exc}", file=sys.stderr)
+        previous = _read_run(args.compare)
+        if previous is None:
             return 2
     if args.from_json is not None:
-        try:
-            result = json.loads(args.from_json.read_text())
-        except (OSError, ValueError) as exc:
-            print(f"videoident bench: cannot read {args.from_json}: {exc}", file=sys.stderr)
+        result = _read_run(args.from_json)
+        if result is None:
             return 2
         if previous is not None:
             previous, result = result, previous  # the run given with --compare is reported as the second
@@ -218,3 +214,12 @@ def run(args: argparse.Namespace) -> int:
         if disagree:
             return EXIT_DISAGREE
     return 0
+
+
+def _read_run(path: Path) -> Any:
+    """A saved run (``--save-json``), or None after saying on stderr why it cannot be read."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"videoident bench: cannot read {path}: {exc}", file=sys.stderr)
+        return None
