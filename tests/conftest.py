@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("needs ../shared/data (real sample data; present on the development and CI machines)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def face_engine() -> Any:
+    """The dlib face engine (models.face.FaceEngine), loaded and warmed up once for the whole run: its models
+    take seconds of CPU to load, and every face test module uses the same read-only engine."""
+    from models.face import FaceEngine
+
+    engine = FaceEngine()
+    engine.warmup()
+    return engine
 
 
 #: The PostgreSQL server of the development and CI machines (trust auth for user postgres).

@@ -24,10 +24,8 @@ from pipelines.results import Verdict
 
 
 @pytest.fixture(scope="module")
-def engine() -> FaceEngine:
-    e = FaceEngine()
-    e.warmup()
-    return e
+def engine(face_engine: FaceEngine) -> FaceEngine:
+    return face_engine  # loaded once per run (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,8 @@ SECONDS = 2.0  # 30 frames at 15 fps, 1280x720
 
 
 @pytest.fixture(scope="module")
-def engine() -> FaceEngine:
-    e = FaceEngine()
-    e.warmup()
-    return e
+def engine(face_engine: FaceEngine) -> FaceEngine:
+    return face_engine  # loaded once per run (tests/conftest.py)
 
 
 @pytest.mark.shared_data

@@ -24,10 +24,8 @@ CARD_WH = (856, 540)
 
 
 @pytest.fixture(scope="module")
-def engine() -> FaceEngine:
-    e = FaceEngine()
-    e.warmup()
-    return e
+def engine(face_engine: FaceEngine) -> FaceEngine:
+    return face_engine  # loaded once per run (tests/conftest.py)
 
 
 def face_crop(engine: FaceEngine, image: np.ndarray, face_px: int, aspect: float = 1.0) -> np.ndarray:

@@ -21,8 +21,8 @@ from pipelines.results import Verdict
 
 
 @pytest.fixture(scope="module")
-def engine() -> FaceEngine:
-    return FaceEngine()
+def engine(face_engine: FaceEngine) -> FaceEngine:
+    return face_engine  # loaded once per run (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
