@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.test_webhooks import DATABASES, database_url
+from videoident.clock import utcnow
 from videoident.db import make_engine, make_sessionmaker
 from videoident.idempotency import (
     IDEMPOTENCY_TTL,
@@ -27,7 +28,7 @@ from videoident.idempotency import (
 )
 from videoident.migrations import migrate
 from videoident.settings import Settings
-from videoident.tenants import SecretBox, utcnow
+from videoident.tenants import SecretBox
 
 BODY = b'{"id":"s1","customer_url":"https://kyc.test/ident/SECRET-TOKEN-123"}'
 

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import fresh_postgres_database
 from tests.test_webhooks import EVENT_ID_HEADER, Receiver
+from videoident.clock import utcnow
 from videoident.db import make_engine, make_sessionmaker
 from videoident.migrations import migrate
 from videoident.settings import Settings
-from videoident.tenants import SecretBox, issue_webhook_secret, utcnow
+from videoident.tenants import SecretBox, issue_webhook_secret
 from videoident.webhooks import DeliveryPolicy, DeliveryStatus, WebhookDelivery, WebhookDispatcher, enqueue_event
 
 pytestmark = pytest.mark.postgres

@@ -20,9 +20,10 @@ from sqlalchemy import Integer, LargeBinary, String, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from videoident.clock import utcnow
 from videoident.db import Base
 from videoident.records import UTCDateTime
-from videoident.tenants import SecretBox, utcnow
+from videoident.tenants import SecretBox
 
 __all__ = [
     "IDEMPOTENCY_TTL",

@@ -33,7 +33,6 @@ from videoident.ids import new_uuid
 
 __all__ = [
     "UTCDateTime",
-    "new_id",
     "TenantRecord",
     "IdentSessionRecord",
     "CheckResultRecord",
@@ -49,10 +48,6 @@ GWG_RETENTION_DAYS = 5 * 366
 #: Sessions that never completed carry no record-keeping duty; 90 days leaves time for fraud follow-up.
 UNSUCCESSFUL_RETENTION_DAYS = 90
 
-
-#: Compatibility name of :func:`videoident.ids.new_uuid` (row primary keys); new code imports from
-#: :mod:`videoident.ids`.
-new_id = new_uuid
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -48,11 +48,9 @@ __all__ = [
     "issue_api_key",
     "issue_webhook_secret",
     "list_api_keys",
-    "new_id",
     "provision_tenant",
     "revoke_api_key",
     "rotate_webhook_secret",
-    "utcnow",
 ]
 
 API_KEY_PREFIX = "vik_"
@@ -67,10 +65,6 @@ KEY_ID_BYTES = 8
 WEBHOOK_SECRET_OVERLAP = timedelta(hours=24)
 _HKDF_INFO = b"videoident webhook-secret sealing v1"
 
-
-#: Compatibility name of :func:`videoident.ids.new_prefixed_id` (``utcnow`` is re-exported from
-#: :mod:`videoident.clock` likewise); new code imports from those modules.
-new_id = new_prefixed_id
 
 
 class ApiKey(Base):

@@ -35,10 +35,12 @@ from sqlalchemy import Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from videoident.clock import utcnow
 from videoident.db import Base
+from videoident.ids import new_prefixed_id
 from videoident.records import UTCDateTime
 from videoident.settings import Environment
-from videoident.tenants import SecretBox, active_webhook_secrets, new_id, utcnow
+from videoident.tenants import SecretBox, active_webhook_secrets
 
 __all__ = [
     "EVENT_ID_HEADER", "MAX_ATTEMPTS", "SIGNATURE_HEADER", "TOLERANCE_S", "CallbackUrlError", "DeliveryPolicy",
@@ -272,7 +274,7 @@ def enqueue_event(
     if existing is not None:
         return existing
     now = utcnow()
-    event_id = new_id("evt_")
+    event_id = new_prefixed_id("evt_")
     body = json.dumps(
         {"id": event_id, "type": event_type, "created_at": now.isoformat(), "data": dict(data)},
         separators=(",", ":"),
