@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,30 +42,23 @@ def face_engine() -> Any:
     return engine
 
 
-#: The PostgreSQL server of the development and CI machines (trust auth for user postgres).
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-
-
 @contextmanager
 def fresh_postgres_database(prefix: str = "videoident_test") -> Iterator[str]:
-    """A new, empty PostgreSQL database on 127.0.0.1:5432 as a SQLAlchemy URL, dropped afterwards.
+    """A new, empty PostgreSQL database on 127.0.0.1:5432 as a SQLAlchemy URL, dropped afterwards
+    (videoident.scratch_db).
 
     On CI (``CI`` set) and the development machines the server is always there, and its absence fails
     the test. In a user's clone without PostgreSQL the test is skipped with this reason instead."""
     import psycopg
 
-    try:
-        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        reason = f"needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth): {exc}".strip()
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    from videoident.scratch_db import scratch_postgres_database
+
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_postgres_database(prefix))
+        except psycopg.OperationalError as exc:
+            reason = f"needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth): {exc}".strip()
+            if os.environ.get("CI"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+        yield url

@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 
 from api.benchmarks.harness import summarise
+from videoident.scratch_db import LOCAL_ADMIN_DSN, scratch_postgres_database
 
 __all__ = ["AGENTS", "CLIENTS", "WORKER_COUNTS", "run"]
 
@@ -65,8 +66,7 @@ AGENT_POLL_S = 0.25
 REQUEST_TIMEOUT_S = 30.0
 #: Starting N workers (imports, the parent's migrations) on a loaded 2-core machine.
 STARTUP_TIMEOUT_S = 240.0
-#: The PostgreSQL and Redis of the development and CI machines.
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+#: The Redis of the development and CI machines (PostgreSQL: videoident.scratch_db).
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WORKER_HEADER = "x-videoident-worker"
 _READY_LINE = "Application startup complete."
@@ -90,7 +90,7 @@ def _unavailable() -> str | None:
     import redis
 
     try:
-        psycopg.connect(PG_ADMIN_DSN, connect_timeout=3).close()
+        psycopg.connect(LOCAL_ADMIN_DSN, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
         return f"needs PostgreSQL on 127.0.0.1:5432: {exc}".strip()
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
@@ -101,20 +101,6 @@ def _unavailable() -> str | None:
     finally:
         client.close()
     return None
-
-
-@contextlib.contextmanager
-def _fresh_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"bench_scale_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager
@@ -330,7 +316,7 @@ async def _queue_latency(base: str, setup: _Setup) -> dict[str, Any]:
 
 
 def _one(workers: int, quick: bool, work_dir: Path) -> dict[str, Any]:
-    with _fresh_database() as database_url, _redis_prefix() as prefix:
+    with scratch_postgres_database("bench_scale") as database_url, _redis_prefix() as prefix:
         data_dir = work_dir / f"w{workers}"
         data_dir.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOIDENT_")} | {
