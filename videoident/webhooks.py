@@ -1,4 +1,7 @@
-"""Signed webhooks to the bank: signing, the documented verifier, callback-URL policy, and delivery.
+"""Signed webhooks to the bank: the outbox of deliveries and the dispatcher that sends them.
+
+Signing and the bank's verifier live in :mod:`videoident.webhook_signing`, the callback-URL policy in
+:mod:`videoident.callback_url`; both are re-exported here.
 
 Every delivery is a POST of a JSON event ``{"id", "type", "created_at", "data"}`` with the headers
 ``Videoident-Event-Id: evt_...`` and ``Videoident-Signature: t=<unix s>,v1=<hex>[,v1=<hex>]``, where each
@@ -15,32 +18,37 @@ receiver deduplicates by event id and rejects a captured request replayed verbat
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import ipaddress
 import json
 import logging
 import random
-import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from videoident.callback_url import MAX_URL_LENGTH, CallbackUrlError, check_callback_url
 from videoident.clock import utcnow
 from videoident.db import Base
 from videoident.ids import new_prefixed_id
 from videoident.records import UTCDateTime
 from videoident.settings import Environment
 from videoident.tenants import SecretBox, active_webhook_secrets
+from videoident.webhook_signing import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    TOLERANCE_S,
+    SignatureError,
+    VerifiedEvent,
+    WebhookVerifier,
+    sign,
+)
 
 __all__ = [
     "EVENT_ID_HEADER", "MAX_ATTEMPTS", "SIGNATURE_HEADER", "TOLERANCE_S", "CallbackUrlError", "DeliveryPolicy",
@@ -50,11 +58,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "Videoident-Signature"
-EVENT_ID_HEADER = "Videoident-Event-Id"
-#: A delivery older than this is refused by the verifier (replay window). 300 s is the window the API
-#: contract promises (the same as Stripe's default); it tolerates ordinary clock skew between the servers.
-TOLERANCE_S = 300
 #: Attempts before a delivery is dead-lettered. With the backoff below the 14 waits add up to 23.4 h
 #: (11.7 h with the least jitter), so a bank's receiver may be down for most of a day without losing an event.
 MAX_ATTEMPTS = 15
@@ -68,164 +71,6 @@ DELIVERY_TIMEOUT_S = 10.0
 #: Six delivery timeouts: a whole pass (one session's events in order, each up to DELIVERY_TIMEOUT_S) ends
 #: well inside it, and an attempt whose lease ran out is not recorded (see ``WebhookDispatcher._record``).
 LEASE_S = 60.0
-#: The longest callback URL we accept (a common browser / proxy limit).
-MAX_URL_LENGTH = 2048
-#: Hostnames that name this machine or a private network whatever DNS says.
-_PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".lan")
-
-
-# --- signing and verifying -------------------------------------------------------------------------
-
-
-def _mac(secret: str, timestamp: int, body: bytes) -> str:
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def sign(body: bytes, secrets_: Sequence[str], timestamp: int) -> str:
-    """The ``Videoident-Signature`` header value: ``t=<unix s>,v1=<hex>`` with one ``v1`` per secret."""
-    if not secrets_:
-        raise ValueError("at least one secret is needed to sign")
-    return ",".join([f"t={timestamp}", *(f"v1={_mac(s, timestamp, body)}" for s in secrets_)])
-
-
-class SignatureError(ValueError):
-    """A delivery that must be refused; ``code`` says why (malformed, late, altered, replayed)."""
-
-    def __init__(self, code: str, text: str) -> None:
-        super().__init__(f"{code}: {text}")
-        self.code = code
-
-
-@dataclass(frozen=True)
-class VerifiedEvent:
-    event_id: str
-    type: str
-    data: Mapping[str, Any]
-    #: The event id was verified before (a retry the receiver already got): acknowledge, do not re-process.
-    duplicate: bool
-
-
-def _parse_signature(header: str) -> tuple[int, list[str]]:
-    timestamp: int | None = None
-    macs: list[str] = []
-    for part in header.split(","):
-        key, sep, value = part.strip().partition("=")
-        if not sep:
-            raise SignatureError("malformed", "signature header parts must be key=value")
-        if key == "t":
-            if not value.isdigit() or len(value) > 12:
-                raise SignatureError("malformed", "t must be unix seconds")
-            timestamp = int(value)
-        elif key == "v1":
-            macs.append(value)
-    if timestamp is None or not macs:
-        raise SignatureError("malformed", "signature header needs t= and v1=")
-    return timestamp, macs
-
-
-class WebhookVerifier:
-    """What a bank runs on its receiver (the documented reference; docs/api.md has a ten-line version).
-
-    Refuses altered bodies (no ``v1`` matches any of ``secrets_``), late deliveries (``t`` more than
-    ``tolerance_s`` from now, either way) and replays (the same signature seen before within the window).
-    Marks retries of an event it already verified as ``duplicate``. ``clock`` gives unix seconds."""
-
-    def __init__(
-        self, secrets_: Sequence[str], tolerance_s: int = TOLERANCE_S, clock: Callable[[], float] = time.time
-    ) -> None:
-        if not secrets_:
-            raise ValueError("at least one secret is needed to verify")
-        self._secrets = list(secrets_)
-        self._tolerance_s = tolerance_s
-        self._clock = clock
-        self._seen_signatures: dict[str, int] = {}
-        self._seen_events: dict[str, int] = {}
-
-    def verify(self, body: bytes, signature_header: str, event_id_header: str | None = None) -> VerifiedEvent:
-        timestamp, macs = _parse_signature(signature_header)
-        now = int(self._clock())
-        if abs(now - timestamp) > self._tolerance_s:
-            raise SignatureError("late", f"signed {now - timestamp} s ago; the window is {self._tolerance_s} s")
-        expected = [_mac(secret, timestamp, body) for secret in self._secrets]
-        if not any(hmac.compare_digest(e, m) for e in expected for m in macs):
-            raise SignatureError("altered", "no signature matches the body under our secrets")
-        self._forget(now)
-        fingerprint = f"{timestamp}:{min(macs)}"
-        if fingerprint in self._seen_signatures:
-            raise SignatureError("replayed", "this exact delivery was received before")
-        try:
-            event = json.loads(body)
-            event_id, event_type, data = str(event["id"]), str(event["type"]), event["data"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SignatureError("malformed", "body is not a videoident event") from exc
-        if event_id_header is not None and event_id_header != event_id:
-            raise SignatureError("altered", "event id header does not match the signed body")
-        self._seen_signatures[fingerprint] = timestamp
-        duplicate = event_id in self._seen_events
-        self._seen_events[event_id] = now
-        return VerifiedEvent(event_id=event_id, type=event_type, data=data, duplicate=duplicate)
-
-    def _forget(self, now: int) -> None:
-        """Drop signatures older than the window: they are refused as late anyway (bounded memory)."""
-        horizon = now - self._tolerance_s - 1
-        for key in [k for k, t in self._seen_signatures.items() if t < horizon]:
-            del self._seen_signatures[key]
-
-
-# --- callback URLs (SSRF) ---------------------------------------------------------------------------
-
-
-class CallbackUrlError(ValueError):
-    """The callback URL is refused; the message says why (shown to the bank)."""
-
-
-def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
-
-
-def check_callback_url(url: str, environment: Environment, resolve: bool = False) -> str:
-    """Validate a bank's callback URL; returns it unchanged or raises :class:`CallbackUrlError`.
-
-    https is required outside development; outside development and test, targets on loopback, private,
-    link-local or otherwise non-global addresses are refused (SSRF), by literal address and, with
-    ``resolve``, by every address the name resolves to (run at delivery time, against DNS rebinding)."""
-    if len(url) > MAX_URL_LENGTH:
-        raise CallbackUrlError(f"callback_url is longer than {MAX_URL_LENGTH} characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise CallbackUrlError(f"callback_url is not a valid URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CallbackUrlError("callback_url must be an absolute http(s) URL")
-    if parts.username is not None or parts.password is not None:
-        raise CallbackUrlError("callback_url must not carry credentials")
-    if parts.fragment:
-        raise CallbackUrlError("callback_url must not have a #fragment")
-    if environment is not Environment.DEVELOPMENT and parts.scheme != "https":
-        raise CallbackUrlError(f"callback_url must use https (environment {environment.value})")
-    if environment in (Environment.DEVELOPMENT, Environment.TEST):
-        return url
-    host = parts.hostname.rstrip(".").lower()
-    if host == "localhost" or host.endswith(_PRIVATE_SUFFIXES) or "." not in host and ":" not in host:
-        raise CallbackUrlError("callback_url must name a public host")
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None and not _address_is_public(literal):
-        raise CallbackUrlError("callback_url must not target a private, loopback or link-local address")
-    if resolve and literal is None:
-        try:
-            infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise CallbackUrlError(f"callback_url host does not resolve: {exc}") from exc
-        for info in infos:
-            if not _address_is_public(ipaddress.ip_address(info[4][0])):
-                raise CallbackUrlError("callback_url resolves to a private, loopback or link-local address")
-    return url
 
 
 # --- the outbox of deliveries -----------------------------------------------------------------------
