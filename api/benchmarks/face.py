@@ -137,6 +137,8 @@ def run_scene(engine: FaceEngine, spec: SceneSpec, baseline: bool = False) -> di
         "encodings": face_result.measurements.get("encodings"),
         "face_to_score_s": None if first_distance_s is None else round(first_distance_s + poll_cpu, 3),
         "distances": face_result.measurements.get("distances"),
+        "live_pose_fallback": face_result.measurements.get("live_pose_fallback"),
+        "live_yaw_deg": face_result.measurements.get("live_yaw_deg"),
         "portrait_face_px": face_result.measurements.get("portrait_face_px"),
         "portrait_photo": scene.document.truth.portrait.source,
         "live_photo": scene.live_photo.source,

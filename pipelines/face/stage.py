@@ -80,6 +80,16 @@ class _Live:
     quality: FrameQuality
     encoding: np.ndarray | None = None
 
+    @property
+    def turned(self) -> bool:
+        """A pose-fallback candidate (turned beyond the frontal limit, see ``FrameQuality.turned``)."""
+        return self.quality.turned
+
+    @property
+    def rank(self) -> tuple[bool, float]:
+        """Frontal candidates before turned ones, then by quality (the fallback score rates turned ones)."""
+        return (not self.turned, self.quality.fallback_score)
+
 
 @dataclass
 class _Counters:
@@ -148,7 +158,7 @@ class FaceStage:
         quality = rate_face(context.frame.image, face)
         for problem in quality.problems:
             self.counters.problems[problem] = self.counters.problems.get(problem, 0) + 1
-        if not quality.usable:
+        if not quality.usable and not quality.turned:
             return
         image = context.frame.image
         b = face.box
@@ -161,7 +171,7 @@ class FaceStage:
             # Drop the worst candidate that has no encoding yet (encoded ones are paid for).
             unencoded = [c for c in self._live if c.encoding is None]
             if unencoded:
-                self._live.remove(min(unencoded, key=lambda c: c.quality.score))
+                self._live.remove(min(unencoded, key=lambda c: c.rank))
 
     # -- decision --------------------------------------------------------------------------------------
     def _encode(self, crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -212,7 +222,7 @@ class FaceStage:
         """Up to :data:`LIVE_ENCODINGS` candidates, frames :data:`LIVE_MIN_GAP_S` apart: the ``encoded``
         ones first (they are paid for and stay), then the best by quality."""
         chosen: list[_Live] = list(encoded or [])[:LIVE_ENCODINGS]
-        for candidate in sorted(self._live, key=lambda c: c.quality.score, reverse=True):
+        for candidate in sorted(self._live, key=lambda c: c.rank, reverse=True):
             if len(chosen) >= LIVE_ENCODINGS:
                 break
             if candidate not in chosen and all(abs(candidate.t_s - c.t_s) >= LIVE_MIN_GAP_S for c in chosen):
@@ -253,6 +263,10 @@ class FaceStage:
         self._encode_portrait()
         self._encode_live()
         encoded = [c for c in self._live if c.encoding is not None]
+        # Pose fallback: turned frames decide only when no frontal frame was encoded (a session that never
+        # showed a frontal face is matched on its least-turned frames rather than on none).
+        fallback = bool(encoded) and all(c.turned for c in encoded)
+        encoded = [c for c in encoded if fallback or not c.turned]
         if self._portrait_encoding is None or not encoded:  # never: the budgets always allow one of each
             return CheckResult.inconclusive(self.name, "encoding_budget", "the encoding budget is spent", **m)
         used_portrait, portrait = self._portrait_encoding
@@ -261,7 +275,9 @@ class FaceStage:
         m = self._measurements()
         m["distances"] = [round(d, 4) for d in distances]
         m["live_frames"] = [c.frame_index for c in encoded]
-        m["live_quality"] = [c.quality.score for c in encoded]
+        m["live_quality"] = [c.quality.fallback_score for c in encoded]
+        m["live_yaw_deg"] = [round(c.quality.pose.yaw_deg, 1) for c in encoded]
+        m["live_pose_fallback"] = fallback
         m["portrait_frame"] = used_portrait.frame_index
         m["portrait_face_px"] = round(used_portrait.source_face_px, 1)
         result = match.decide(distance, self.engine.version, **{k: v for k, v in m.items() if k not in _DECIDE_KEYS})
