@@ -68,7 +68,7 @@ def test_cancel_while_waiting_reaches_the_bank_signed_and_is_final(bank: Bank) -
 
         status = bank.client.get(f"/v1/sessions/{sid}", headers=bank.auth(bank.a)).json()
         assert status["status"] == "cancelled" and status["decision"] is None
-        assert asyncio.run(bank.state.dispatcher.run_once()) == 3  # created, waiting, cancelled
+        assert asyncio.run(bank.state.dispatcher.run_until_idle()) == 3  # created, waiting, cancelled
 
     verifier = WebhookVerifier([bank.a.credentials.webhook_secret])
     events = [verifier.verify(body, h[SIGNATURE_HEADER], h[EVENT_ID_HEADER]) for h, body in receiver.requests]

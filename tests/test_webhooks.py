@@ -363,3 +363,60 @@ async def test_rotation_signs_with_both_secrets_until_the_overlap_ends(
     WebhookVerifier([new2]).verify(b2, h2[SIGNATURE_HEADER])
     with pytest.raises(SignatureError):
         WebhookVerifier([old, new]).verify(b2, h2[SIGNATURE_HEADER])
+
+
+def _enqueue_session_events(sessions: sessionmaker[Session], url: str, session_id: str, count: int) -> list[str]:
+    """``count`` events of one session as the core's outbox numbers them (sequence 1..count)."""
+    ids = []
+    with sessions() as db:
+        for n in range(1, count + 1):
+            row = enqueue_event(db, source_id=f"{session_id}-{n}", tenant_id="t1", url=url,
+                                event_type="session.status_changed", data={"n": n}, session_id=session_id,
+                                sequence=n)
+            ids.append(row.event_id)
+        db.commit()
+    return ids
+
+
+async def _deliver_all(dispatcher: WebhookDispatcher, sessions: sessionmaker[Session], ids: list[str]) -> None:
+    for _ in range(300):
+        await dispatcher.run_once()
+        with sessions() as db:
+            if all(db.get(WebhookDelivery, i).status != DeliveryStatus.PENDING.value for i in ids):  # type: ignore[union-attr]
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError("deliveries still pending")
+
+
+async def test_a_retried_event_holds_back_the_later_events_of_its_session(
+    store: tuple[sessionmaker[Session], SecretBox],
+) -> None:
+    """The documented contract: one session's events reach the bank in order, also when the first is retried."""
+    sessions, box = store
+    with sessions() as db:
+        issue_webhook_secret(db, box, "t1")
+        db.commit()
+    with Receiver(statuses=[500, 500]) as receiver:  # the first two attempts fail, whatever they carry
+        first, second, third = _enqueue_session_events(sessions, receiver.url, "s1", 3)
+        other = _enqueue_session_events(sessions, receiver.url, "s2", 1)
+        await _deliver_all(WebhookDispatcher(sessions, box, FAST, rng=random.Random(3)), sessions,
+                           [first, second, third, *other])
+    order = [h[EVENT_ID_HEADER] for h, _ in receiver.requests if h[EVENT_ID_HEADER] != other[0]]
+    assert order[-3:] == [first, second, third] and set(order[:-3]) <= {first}, order
+
+
+async def test_a_dead_lettered_event_no_longer_holds_back_its_session(
+    store: tuple[sessionmaker[Session], SecretBox],
+) -> None:
+    sessions, box = store
+    with sessions() as db:
+        issue_webhook_secret(db, box, "t1")
+        db.commit()
+    with Receiver(statuses=[500] * FAST.max_attempts) as receiver:
+        first, second = _enqueue_session_events(sessions, receiver.url, "s1", 2)
+        await _deliver_all(WebhookDispatcher(sessions, box, FAST), sessions, [first, second])
+    order = [h[EVENT_ID_HEADER] for h, _ in receiver.requests]
+    assert order == [first] * FAST.max_attempts + [second]
+    with sessions() as db:
+        statuses = [db.get(WebhookDelivery, i).status for i in (first, second)]  # type: ignore[union-attr]
+    assert statuses == ["dead", "delivered"]

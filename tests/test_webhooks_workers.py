@@ -105,3 +105,45 @@ async def test_an_attempt_whose_lease_was_taken_over_is_not_recorded(
     with on_b() as db:
         row = db.get(WebhookDelivery, event_id)
         assert row is not None and row.status == DeliveryStatus.DELIVERED.value and row.last_error is None
+
+
+async def test_two_dispatchers_keep_each_sessions_events_in_order(
+    two_workers: tuple[list[sessionmaker[Session]], SecretBox],
+) -> None:
+    """Sessions with several events each, some attempts failing, two workers: a bank still receives every
+    session's events in the core's order (a later one never arrives before an earlier one is through)."""
+    (on_a, on_b), box = two_workers
+    with on_a() as db:
+        issue_webhook_secret(db, box, "t1")
+        db.commit()
+    sessions_n, per_session = 8, 4
+    with Receiver(statuses=[200, 500, 200, 200, 503, 200, 500] * 4) as receiver:
+        sequence_of: dict[str, tuple[str, int]] = {}
+        with on_a() as db:
+            for n in range(1, per_session + 1):  # interleaved as the core writes them: one outbox, many sessions
+                for s in range(sessions_n):
+                    row = enqueue_event(db, source_id=f"s{s}-{n}", tenant_id="t1", url=receiver.url,
+                                        event_type="session.status_changed", data={"n": n}, session_id=f"s{s}",
+                                        sequence=n * sessions_n + s)
+                    sequence_of[row.event_id] = (f"s{s}", n)
+            db.commit()
+        dispatchers = [WebhookDispatcher(on_a, box, POLICY), WebhookDispatcher(on_b, box, POLICY)]
+
+        def delivered() -> int:
+            with on_b() as db:
+                return db.query(WebhookDelivery).filter(WebhookDelivery.status == "delivered").count()
+
+        async def drive(index: int) -> None:
+            for _ in range(400):
+                await dispatchers[index].run_once()
+                if await asyncio.to_thread(delivered) == len(sequence_of):
+                    return
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(asyncio.gather(drive(0), drive(1)), timeout=90)
+    seen: dict[str, int] = {}
+    for headers, _ in receiver.requests:
+        session, n = sequence_of[headers[EVENT_ID_HEADER]]
+        assert n >= seen.get(session, 0), f"{session}: event {n} arrived after event {seen[session]}"
+        seen[session] = n
+    assert seen == {f"s{s}": per_session for s in range(sessions_n)}

@@ -29,9 +29,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import Integer, String, Text, select, update
+from sqlalchemy import BigInteger, ColumnElement, Integer, String, Text, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from videoident.callback_url import MAX_URL_LENGTH, CallbackUrlError, check_callback_url
 from videoident.clock import utcnow
@@ -100,7 +100,11 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     last_status_code: Mapped[int | None] = mapped_column(Integer(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    #: When the event happened (for the core's events: the status change, not the enqueueing).
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The core's outbox row id: the order of one session's events (None for events from elsewhere, which
+    #: are ordered by ``created_at``). A session's delivery waits while an earlier one of it is pending.
+    sequence: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
@@ -113,22 +117,28 @@ def enqueue_event(
     event_type: str,
     data: Mapping[str, Any],
     session_id: str | None = None,
+    sequence: int | None = None,
+    created_at: datetime | None = None,
 ) -> WebhookDelivery:
-    """Add one event to the outbox (in the caller's transaction); the same ``source_id`` twice is a no-op."""
+    """Add one event to the outbox (in the caller's transaction); the same ``source_id`` twice is a no-op.
+
+    ``sequence`` orders one session's events (the core's outbox id); ``created_at`` is when the event
+    happened (default: now). Both come from the core's outbox in :func:`pump_outbox`."""
     existing = db.scalars(select(WebhookDelivery).where(WebhookDelivery.source_id == source_id)).first()
     if existing is not None:
         return existing
     now = utcnow()
+    happened_at = created_at or now
     event_id = new_prefixed_id("evt_")
     body = json.dumps(
-        {"id": event_id, "type": event_type, "created_at": now.isoformat(), "data": dict(data)},
+        {"id": event_id, "type": event_type, "created_at": happened_at.isoformat(), "data": dict(data)},
         separators=(",", ":"),
         sort_keys=True,
     )
     row = WebhookDelivery(
         event_id=event_id, source_id=source_id, tenant_id=tenant_id, session_id=session_id,
         event_type=event_type, url=url, body=body, status=DeliveryStatus.PENDING.value, attempts=0,
-        next_attempt_at=now, created_at=now,
+        next_attempt_at=now, created_at=happened_at, sequence=sequence,
     )
     db.add(row)
     db.flush()
@@ -214,13 +224,33 @@ def pump_outbox(source: OutboxSource, sessions: sessionmaker[Session], limit: in
         if url:
             with sessions() as db:
                 enqueue_event(db, source_id=event.event_id, tenant_id=event.tenant_id, url=url,
-                              event_type=event.type, data=event.payload, session_id=event.session_id)
+                              event_type=event.type, data=event.payload, session_id=event.session_id,
+                              sequence=event.id, created_at=event.created_at)
                 try:
                     db.commit()
                 except IntegrityError:  # another worker enqueued this event a moment ago
                     db.rollback()
         source.mark_outbox_dispatched(event.event_id)
     return len(events)
+
+
+def _earlier_pending_of_session() -> ColumnElement[bool]:
+    """True for a delivery while an earlier event of its session is still pending (being retried, or
+    claimed by another worker right now): it waits, so a bank sees one session's events in order on every
+    worker and across retries. A dead-lettered event no longer holds the later ones back."""
+    earlier = aliased(WebhookDelivery)
+    row = WebhookDelivery
+    both_sequenced = and_(earlier.sequence.is_not(None), row.sequence.is_not(None))
+    return exists().where(
+        row.session_id.is_not(None),
+        earlier.session_id == row.session_id,
+        earlier.status == DeliveryStatus.PENDING.value,
+        earlier.event_id != row.event_id,
+        or_(
+            and_(both_sequenced, earlier.sequence < row.sequence),
+            and_(~both_sequenced, earlier.created_at < row.created_at),
+        ),
+    )
 
 
 class WebhookDispatcher:
@@ -256,7 +286,8 @@ class WebhookDispatcher:
             # racing for the same rows; SQLite (one process) ignores it.
             due = db.scalars(
                 select(WebhookDelivery)
-                .where(WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookDelivery.next_attempt_at <= now)
+                .where(WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookDelivery.next_attempt_at <= now,
+                       ~_earlier_pending_of_session())
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.created_at)
                 .limit(self.policy.batch_size)
                 .with_for_update(skip_locked=True)
@@ -352,6 +383,18 @@ class WebhookDispatcher:
             await asyncio.gather(*(self._deliver_in_order(client, items, secrets_by_tenant)
                                    for items in by_session.values()))
         return len(claimed)
+
+    async def run_until_idle(self, max_passes: int = 1000) -> int:
+        """Passes of :meth:`run_once` until one attempts nothing; returns how many were attempted in all.
+        A pass sends at most one event per session (the next waits for it), so a session's N queued events
+        take N passes."""
+        attempted = 0
+        for _ in range(max_passes):
+            done = await self.run_once()
+            if not done:
+                break
+            attempted += done
+        return attempted
 
     async def _deliver_in_order(self, client: httpx.AsyncClient, items: list[_Claimed],
                                 secrets_by_tenant: dict[str, list[str]]) -> None:
