@@ -225,6 +225,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sess
 FAST = DeliveryPolicy(max_attempts=4, backoff_base_s=0.05, backoff_max_s=0.2, timeout_s=5, lease_s=30)
 
 
+def _issue_secret(sessions: sessionmaker[Session], box: SecretBox) -> str:
+    """Tenant t1's webhook secret (deliveries without one fail)."""
+    with sessions() as db:
+        secret = issue_webhook_secret(db, box, "t1")
+        db.commit()
+    return secret
+
+
 def _enqueue(sessions: sessionmaker[Session], url: str, source: str = "src-1") -> str:
     with sessions() as db:
         row = enqueue_event(db, source_id=source, tenant_id="t1", url=url, event_type="session.status_changed",
@@ -248,9 +256,7 @@ async def test_delivery_retries_with_backoff_until_the_receiver_accepts(
     store: tuple[sessionmaker[Session], SecretBox],
 ) -> None:
     sessions, box = store
-    with sessions() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(sessions, box)
     with Receiver(statuses=[500, 503]) as receiver:
         event_id = _enqueue(sessions, receiver.url)
         dispatcher = WebhookDispatcher(sessions, box, FAST, rng=random.Random(1))
@@ -282,9 +288,7 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
 
 async def test_a_delivery_is_dead_lettered_after_max_attempts(store: tuple[sessionmaker[Session], SecretBox]) -> None:
     sessions, box = store
-    with sessions() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(sessions, box)
     with Receiver(statuses=[500] * 10) as receiver:
         event_id = _enqueue(sessions, receiver.url)
         await _drain(WebhookDispatcher(sessions, box, FAST), 99, sessions, event_id)
@@ -296,9 +300,7 @@ async def test_a_delivery_is_dead_lettered_after_max_attempts(store: tuple[sessi
 
 async def test_an_unreachable_receiver_is_retried_not_fatal(store: tuple[sessionmaker[Session], SecretBox]) -> None:
     sessions, box = store
-    with sessions() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(sessions, box)
     with Receiver() as closed:
         url = closed.url
     event_id = _enqueue(sessions, url)  # the port is closed now
@@ -315,9 +317,7 @@ async def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     sessions, box = make_sessionmaker(engine), SecretBox(settings)
-    with sessions() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(sessions, box)
     with Receiver() as receiver:
         event_id = _enqueue(sessions, receiver.url)
         dying = WebhookDispatcher(sessions, box, DeliveryPolicy(lease_s=0.2))
@@ -393,9 +393,7 @@ async def test_a_retried_event_holds_back_the_later_events_of_its_session(
 ) -> None:
     """The documented contract: one session's events reach the bank in order, also when the first is retried."""
     sessions, box = store
-    with sessions() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(sessions, box)
     with Receiver(statuses=[500, 500]) as receiver:  # the first two attempts fail, whatever they carry
         first, second, third = _enqueue_session_events(sessions, receiver.url, "s1", 3)
         other = _enqueue_session_events(sessions, receiver.url, "s2", 1)
@@ -409,9 +407,7 @@ async def test_a_dead_lettered_event_no_longer_holds_back_its_session(
     store: tuple[sessionmaker[Session], SecretBox],
 ) -> None:
     sessions, box = store
-    with sessions() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(sessions, box)
     with Receiver(statuses=[500] * FAST.max_attempts) as receiver:
         first, second = _enqueue_session_events(sessions, receiver.url, "s1", 2)
         await _deliver_all(WebhookDispatcher(sessions, box, FAST), sessions, [first, second])

@@ -15,12 +15,12 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import fresh_postgres_database
-from tests.test_webhooks import EVENT_ID_HEADER, Receiver
+from tests.test_webhooks import EVENT_ID_HEADER, Receiver, _issue_secret
 from videoident.clock import utcnow
 from videoident.db import make_engine, make_sessionmaker
 from videoident.migrations import migrate
 from videoident.settings import Settings
-from videoident.tenants import SecretBox, issue_webhook_secret
+from videoident.tenants import SecretBox
 from videoident.webhooks import DeliveryPolicy, DeliveryStatus, WebhookDelivery, WebhookDispatcher, enqueue_event
 
 pytestmark = pytest.mark.postgres
@@ -56,9 +56,7 @@ async def test_two_dispatchers_deliver_every_event_exactly_once(
     two_workers: tuple[list[sessionmaker[Session]], SecretBox],
 ) -> None:
     (on_a, on_b), box = two_workers
-    with on_a() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(on_a, box)
     with Receiver() as receiver:
         ids = _enqueue_many(on_a, receiver.url, EVENTS)
         dispatchers = [WebhookDispatcher(on_a, box, POLICY), WebhookDispatcher(on_b, box, POLICY)]
@@ -88,9 +86,7 @@ async def test_an_attempt_whose_lease_was_taken_over_is_not_recorded(
     """Worker A claims a row and stalls past the lease; worker B takes it over and delivers. A's late result
     (a failure here) must not overwrite B's success."""
     (on_a, on_b), box = two_workers
-    with on_a() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(on_a, box)
     with Receiver() as receiver:
         (event_id,) = _enqueue_many(on_a, receiver.url, 1)
         slow = WebhookDispatcher(on_a, box, POLICY)
@@ -113,9 +109,7 @@ async def test_two_dispatchers_keep_each_sessions_events_in_order(
     """Sessions with several events each, some attempts failing, two workers: a bank still receives every
     session's events in the core's order (a later one never arrives before an earlier one is through)."""
     (on_a, on_b), box = two_workers
-    with on_a() as db:
-        issue_webhook_secret(db, box, "t1")
-        db.commit()
+    _issue_secret(on_a, box)
     sessions_n, per_session = 8, 4
     with Receiver(statuses=[200, 500, 200, 200, 503, 200, 500] * 4) as receiver:
         sequence_of: dict[str, tuple[str, int]] = {}
