@@ -30,8 +30,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 from api.media.app_state import live_hub, page_ice_servers
+from api.media.cluster import LiveCluster
 from api.media.hub import LiveHub
 from api.media.verification import agent_code
 from api.page_headers import page_headers
@@ -108,10 +110,30 @@ def _queue(service: IdentService, view: SessionView) -> dict[str, Any] | None:
     return {"position": place.position, "waiting": place.waiting, "estimated_wait_s": place.estimated_wait_s}
 
 
-def _state(app: Any, service: IdentService, view: SessionView) -> dict[str, Any]:
-    tenant = service.get_tenant(view.tenant_id)
+def _live_section(app: Any, view: SessionView) -> dict[str, Any] | None:
+    """The page's ``live`` part: from the live session when this worker holds it; in the scaled mode, when
+    another worker does, from the owner's newest published snapshot (blocking: a Redis read). None when the
+    session has no live media (or Redis does not answer: the page then shows no guidance, nothing else)."""
     hub: LiveHub | None = getattr(app.state, "live_hub", None)
     live = hub.get(view.id) if hub else None
+    if live is not None:
+        return {"connection": live.connection_state, "agent_connected": live.stats()["agent_connected"],
+                "checks": live.check_status(), "guidance": list(live.guidance)}
+    cluster: LiveCluster | None = getattr(app.state, "live_cluster", None)
+    if cluster is None or view.status not in LIVE_STATUSES:
+        return None
+    try:
+        snapshot = cluster.latest(view.id)
+    except RedisError:
+        return None
+    if snapshot is None or snapshot.closed:
+        return None
+    return {"connection": snapshot.connection, "agent_connected": bool(snapshot.stats.get("agent_connected")),
+            "checks": snapshot.checks, "guidance": list(snapshot.guidance)}
+
+
+def _state(app: Any, service: IdentService, view: SessionView) -> dict[str, Any]:
+    tenant = service.get_tenant(view.tenant_id)
     settings = app.state.settings
     status = view.status
     return {
@@ -131,14 +153,7 @@ def _state(app: Any, service: IdentService, view: SessionView) -> dict[str, Any]
         "tan": {"attempts_left": max(0, 3 - view.tan_failed_attempts)}
         if status in (SessionStatus.APPROVED, SessionStatus.TAN_PENDING)
         else None,
-        "live": None
-        if live is None
-        else {
-            "connection": live.connection_state,
-            "agent_connected": live.stats()["agent_connected"],
-            "checks": live.check_status(),
-            "guidance": list(live.guidance),
-        },
+        "live": _live_section(app, view),
     }
 
 
@@ -274,6 +289,7 @@ async def events(websocket: WebSocket, token: str) -> None:
         return
     last = None
     session_id: str | None = None  # known once the token was valid on this socket
+    remote_version = -1  # the newest snapshot of another worker's live session seen on this socket
     try:
         while True:
             try:
@@ -293,8 +309,18 @@ async def events(websocket: WebSocket, token: str) -> None:
                 last = text
             hub: LiveHub | None = getattr(websocket.app.state, "live_hub", None)
             live = hub.get(view.id) if hub else None
+            cluster: LiveCluster | None = getattr(websocket.app.state, "live_cluster", None)
             if live is not None:
                 await live.wait_changed(live.version, EVENTS_POLL_S)
+            elif cluster is not None and view.status in LIVE_STATUSES:
+                # Another worker holds the media: wake on its next published snapshot (pub/sub), so the
+                # customer's guidance is as fresh here as on the owner.
+                try:
+                    snapshot = await cluster.wait_update(view.id, remote_version, EVENTS_POLL_S)
+                except RedisError:
+                    await asyncio.sleep(EVENTS_POLL_S)
+                else:
+                    remote_version = snapshot.version if snapshot is not None else remote_version
             else:
                 await asyncio.sleep(EVENTS_POLL_S)
     except WebSocketDisconnect:

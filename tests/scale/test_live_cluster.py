@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
 import threading
 import time
@@ -25,6 +26,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from argon2 import PasswordHasher, Type
 from sqlalchemy import Engine
+from websockets.asyncio.client import connect as ws_connect
 
 from api.media.cluster import INTERNAL_HEADER, LiveCluster
 from api.media.ice import loopback_host_addresses
@@ -210,6 +212,16 @@ async def test_a_live_session_spans_two_workers_and_survives_the_owner_being_kil
             assert live["status"] == "in_call" and "injection" in live["report"]
             # The owner's published snapshot reaches Redis for any worker.
             assert await wait_until(lambda: _snapshot_worker(reader, session_id) == "a", 10)
+            # The customer's page state served by B (which holds no media) carries A's live checks and
+            # guidance, so the customer is guided whichever worker the page's requests land on.
+            seen_by_b = (await via_b.get(f"/ident/{token}/api/state")).json()
+            assert seen_by_b["live"] is not None, seen_by_b
+            assert seen_by_b["live"]["connection"] == "connected" and "injection" in seen_by_b["live"]["checks"]
+            assert isinstance(seen_by_b["live"]["guidance"], list)
+            # B's events socket pushes the same (and waits for A's next snapshot on pub/sub).
+            async with ws_connect(f"{b.base_url.replace('http://', 'ws://')}/ident/{token}/api/events") as events_b:
+                pushed = json.loads(await asyncio.wait_for(events_b.recv(), 10))
+            assert pushed["live"] is not None and pushed["live"]["connection"] == "connected", pushed
             # A forged inter-worker header from outside is stripped: B still forwards (a locally served
             # live view would have no live section, B holds no media).
             forged = await via_b.get(f"/console/api/calls/{session_id}/live",
