@@ -32,14 +32,18 @@ import numpy as np
 from pipelines.document_edges import (
     MIN_EDGE_GRADIENT,
     SIDE_SAMPLES,
-    dedupe,
     quads_from_edges,
     quads_from_lines,
     refine_corners,
+    refine_many,
 )
 from pipelines.document_geometry import (
+    dedupe_many,
+    interior_texture_many,
+    margin_grey_many,
     metric_aspects_many,
     order_corners_many,
+    outside_texture_many,
     plausible_many,
     side_support_many,
 )
@@ -54,6 +58,7 @@ __all__ = [
     "TRACK_CONFIDENCE",
     "Candidate",
     "DocumentLocator",
+    "Located",
     "Work",
     "order_corners",
     "rectify",
@@ -87,6 +92,14 @@ FULL_TEXTURE = 0.4
 #: A tracked quad (snapped from the previous frame's corners) is kept without a full search at this
 #: confidence: above the typical 0.75-0.97 of a clean card, below a finger-covered one.
 TRACK_CONFIDENCE = 0.7
+#: A tracked quad below TRACK_CONFIDENCE is still kept without a full search when the last full search
+#: found the same quad on its own (see :class:`pipelines.document_track.DocumentTracker`) and snapping moved
+#: the flow's prediction by at most SNAP_AGREE_FRACTION of the quad's width at every corner (the edges
+#: are where the card's print moved them). Fixture speed scene (nl-id seed 11, 720p): a snap on the card
+#: moves the prediction 0.1-1 % of the width.
+SNAP_AGREE_FRACTION = 0.015
+#: Two quads are the same when every corner is within this fraction of the quad's width of the other's.
+SAME_QUAD_FRACTION = 0.015
 #: A credible quad containing the best one wins when its confidence is at most this much lower.
 CONTAINER_MARGIN = 0.25
 #: Size prior: the customer page asks for the card to fill about half the frame width; a quad narrower
@@ -166,58 +179,8 @@ def rectify(image: np.ndarray, corners_px: np.ndarray, kind: DocumentKind) -> np
     return cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _interior_texture(magnitude: np.ndarray, quad: np.ndarray) -> float:
-    """Fraction of a 16x10 grid over the quad's interior (inset 12 %) with a strong gradient."""
-    h, w = magnitude.shape
-    u = np.linspace(0.12, 0.88, 16)
-    v = np.linspace(0.12, 0.88, 10)
-    uu, vv = np.meshgrid(u, v)
-    top = quad[0][None, None, :] * (1 - uu[..., None]) + quad[1][None, None, :] * uu[..., None]
-    bottom = quad[3][None, None, :] * (1 - uu[..., None]) + quad[2][None, None, :] * uu[..., None]
-    pts = (top * (1 - vv[..., None]) + bottom * vv[..., None]).reshape(-1, 2)
-    xs = np.clip(np.rint(pts[:, 0]).astype(np.int32), 0, w - 1)
-    ys = np.clip(np.rint(pts[:, 1]).astype(np.int32), 0, h - 1)
-    dilated = magnitude[ys, xs]
-    for dx, dy in ((1, 0), (0, 1), (1, 1)):
-        dilated = np.maximum(dilated, magnitude[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)])
-    return float(np.mean(dilated >= MIN_EDGE_GRADIENT))
-
-
-def _outside_texture(magnitude: np.ndarray, quad: np.ndarray) -> float:
-    """Fraction of points on a ring just outside the quad (6 % of its size out) with a strong gradient.
-    Outside a card is the room, out of focus; outside a text block or the portrait is still the card."""
-    h, w = magnitude.shape
-    centre = quad.mean(axis=0)
-    t = np.linspace(0.1, 0.9, 12)[None, :, None]
-    pts = quad[:, None, :] + t * (np.roll(quad, -1, axis=0) - quad)[:, None, :]
-    pts = centre + (pts - centre) * 1.06
-    pts = pts.reshape(-1, 2)
-    xs, ys = np.rint(pts[:, 0]).astype(np.int32), np.rint(pts[:, 1]).astype(np.int32)
-    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-    if not inside.any():
-        return 0.0
-    xs, ys = xs[inside], ys[inside]
-    strong = magnitude[ys, xs] >= MIN_EDGE_GRADIENT
-    for dx, dy in ((1, 0), (0, 1), (-1, 0), (0, -1)):
-        strong |= magnitude[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] >= MIN_EDGE_GRADIENT
-    return float(np.mean(strong))
-
-
 def _rank(candidate: Candidate) -> tuple[float, float]:
     return -candidate.confidence, -float(cv2.contourArea(candidate.corners_px))
-
-
-def _margin_grey(grey: np.ndarray, quad: np.ndarray) -> float:
-    """Median grey (0..255) on a ring just inside the quad (4 % of its size in): a card's own print near
-    its edge, or the dark frame of a phone, a screen or a holder around a card."""
-    h, w = grey.shape
-    centre = quad.mean(axis=0)
-    t = np.linspace(0.1, 0.9, 12)[None, :, None]
-    pts = quad[:, None, :] + t * (np.roll(quad, -1, axis=0) - quad)[:, None, :]
-    pts = (centre + (pts - centre) * 0.96).reshape(-1, 2)
-    xs = np.clip(np.rint(pts[:, 0]).astype(np.int32), 0, w - 1)
-    ys = np.clip(np.rint(pts[:, 1]).astype(np.int32), 0, h - 1)
-    return float(np.median(grey[ys, xs]))
 
 
 def _dark_frame_around(outer: Candidate, inner: Candidate) -> bool:
@@ -263,6 +226,26 @@ def _contains(outer: np.ndarray, inner: Candidate) -> bool:
     slack = -0.03 * float(np.linalg.norm(outer[1] - outer[0]))
     inside = all(cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= slack for x, y in inner.corners_px)
     return inside and cv2.contourArea(contour) > 1.3 * cv2.contourArea(inner.corners_px)
+
+
+def same_quad(a: np.ndarray, b: np.ndarray, fraction: float = SAME_QUAD_FRACTION) -> bool:
+    """Whether quads ``a`` and ``b`` (4, 2), in the same corner order, agree within ``fraction`` of a's
+    top width at every corner."""
+    a = np.asarray(a, dtype=np.float64).reshape(4, 2)
+    b = np.asarray(b, dtype=np.float64).reshape(4, 2)
+    width = float(np.linalg.norm(a[1] - a[0]))
+    return bool(np.all(np.isfinite(b)) and float(np.linalg.norm(a - b, axis=1).max()) <= fraction * width)
+
+
+@dataclass(frozen=True)
+class Located:
+    """What :meth:`DocumentLocator.locate_prepared` found: the view (None: no credible document),
+    whether the full search ran, and whether that search's own choice (without the tracked quad) was the
+    quad returned (``confirmed``; False when no search ran)."""
+
+    view: DocumentView | None
+    searched: bool
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -315,12 +298,18 @@ class DocumentLocator:
     def _score_many(self, work: Work, quads: np.ndarray, kind: DocumentKind | None = None) -> list[Candidate]:
         """Score quads (N, 4, 2) given in work pixels: the credible ones, as candidates. The geometric tests
         and the edge support run on all quads at once; texture only on the few that pass them."""
+        return [c for c in self._score_each(work, quads, kind) if c is not None]
+
+    def _score_each(self, work: Work, quads: np.ndarray, kind: DocumentKind | None = None) -> list[Candidate | None]:
+        """:meth:`_score_many`, aligned with ``quads``: None where a quad is not credible."""
+        out: list[Candidate | None] = [None] * len(quads)
         if len(quads) == 0:
-            return []
+            return out
         ordered = order_corners_many(quads)
-        ordered = ordered[plausible_many(ordered, MIN_INTERIOR_ANGLE_DEG)]
+        ids = np.flatnonzero(plausible_many(ordered, MIN_INTERIOR_ANGLE_DEG))
+        ordered = ordered[ids]
         if len(ordered) == 0:
-            return []
+            return out
         aspects = metric_aspects_many(ordered, work.camera.matrix)
         kinds = list(ASPECT) if kind is None else [kind]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -330,34 +319,35 @@ class DocumentLocator:
         best_error = errors[np.arange(len(ordered)), best_kind]
         limit = MAX_ASPECT_LOG_ERROR if kind is None else MAX_KNOWN_ASPECT_LOG_ERROR
         keep = best_error <= limit
-        ordered, best_kind, best_error = ordered[keep], best_kind[keep], best_error[keep]
+        ordered, best_kind, best_error, ids = ordered[keep], best_kind[keep], best_error[keep], ids[keep]
         if len(ordered) == 0:
-            return []
+            return out
         # float32 fractions compared in float64, as the single-quad scoring always did (14/40 < 0.35).
         support = side_support_many(work.grad_x, work.grad_y, ordered, SIDE_SAMPLES, MIN_EDGE_GRADIENT)
         support = support.astype(np.float64)
         keep = (support.min(axis=1) >= MIN_SIDE_SUPPORT) & (support.mean(axis=1) >= MIN_MEAN_SUPPORT)
-        candidates = []
-        for index in np.flatnonzero(keep):
-            quad = ordered[index]
-            texture = _interior_texture(work.magnitude, quad)
-            if texture < MIN_TEXTURE:
-                continue
-            width_fraction = float(np.linalg.norm(quad[1] - quad[0])) / work.grey.shape[1]
-            candidates.append(
-                Candidate(
-                    quad / work.scale,
-                    kinds[int(best_kind[index])],
-                    float(support[index].mean()),
-                    float(support[index].min()),
-                    float(best_error[index]),
-                    texture,
-                    width_fraction,
-                    _outside_texture(work.magnitude, quad),
-                    _margin_grey(work.grey, quad),
-                )
+        index = np.flatnonzero(keep)
+        if len(index) == 0:
+            return out
+        texture = interior_texture_many(work.magnitude, ordered[index], MIN_EDGE_GRADIENT)
+        index, texture = index[texture >= MIN_TEXTURE], texture[texture >= MIN_TEXTURE]
+        kept = ordered[index]
+        outside = outside_texture_many(work.magnitude, kept, MIN_EDGE_GRADIENT)
+        margin = margin_grey_many(work.grey, kept)
+        widths = np.linalg.norm(kept[:, 1] - kept[:, 0], axis=1) / work.grey.shape[1]
+        for k, i in enumerate(index):
+            out[int(ids[i])] = Candidate(
+                kept[k] / work.scale,
+                kinds[int(best_kind[i])],
+                float(support[i].mean()),
+                float(support[i].min()),
+                float(best_error[i]),
+                float(texture[k]),
+                float(widths[k]),
+                float(outside[k]),
+                float(margin[k]),
             )
-        return candidates
+        return out
 
     def candidates(self, image: np.ndarray) -> list[Candidate]:
         """All credible candidates of a full search, best first, in full-resolution pixels (unrefined)."""
@@ -376,8 +366,8 @@ class DocumentLocator:
             canny = cv2.Canny(channel, lo, hi)
             quads.extend(quads_from_edges(cv2.dilate(canny, kernel), min_area, max_area))
         quads.extend(quads_from_lines(work.grey, min_side))
-        unique = dedupe(quads)
-        results = self._score_many(work, np.stack(unique), kind) if unique else []
+        stacked = np.stack(quads).astype(np.float32) if quads else np.zeros((0, 4, 2), np.float32)
+        results = self._score_many(work, stacked[dedupe_many(stacked)], kind)
         best = _select(results)
         return [] if best is None else [best, *sorted((c for c in results if c is not best), key=_rank)]
 
@@ -399,7 +389,7 @@ class DocumentLocator:
         work = self.prepare(image)
         if work is None:
             return None
-        return self.locate_prepared(image, work, hint, verify, kind)[0]
+        return self.locate_prepared(image, work, hint, verify, kind).view
 
     def locate_prepared(
         self,
@@ -408,9 +398,14 @@ class DocumentLocator:
         hint: np.ndarray | None = None,
         verify: bool = False,
         kind: DocumentKind | None = None,
-    ) -> tuple[DocumentView | None, bool]:
+        keep_confidence: float = TRACK_CONFIDENCE,
+    ) -> Located:
         """:meth:`locate` on a frame already prepared (``work = self.prepare(image)``); also says whether
-        the full search ran (False: the hint was snapped and kept)."""
+        the full search ran (False: the hint was snapped and kept) and whether it confirmed the result.
+
+        ``keep_confidence`` (<= :data:`TRACK_CONFIDENCE`): a snapped hint scored at least this is kept
+        without a search when snapping moved it by at most :data:`SNAP_AGREE_FRACTION` (the tracker
+        lowers it only while the last full search confirmed its quad)."""
         grey = work.full_grey
         band = REFINE_BAND_WORK_PX / work.scale
         tracked: Candidate | None = None
@@ -418,33 +413,43 @@ class DocumentLocator:
             snapped = refine_corners(grey, np.asarray(hint, dtype=np.float32).reshape(4, 2), 3 * band)
             snapped = refine_corners(grey, snapped, band)
             tracked = self._score(work, snapped * work.scale, kind)
-        # Kept only at TRACK_CONFIDENCE, never lower: keeping a weaker tracked quad (down to the previous
-        # frame's confidence) let a quad 20 px off the card follow itself for 6+ frames (fixture nl-id
-        # seed 502 sampled at 5 fps: median corner error 84 px instead of 1.3 px).
-        searched = not (tracked is not None and tracked.confidence >= TRACK_CONFIDENCE and not verify)
-        if tracked is not None and not searched:
+        # Kept at TRACK_CONFIDENCE; lower only at the tracker's word (the last search confirmed this quad)
+        # and when the snap agrees with the prediction. Keeping any weaker tracked quad (down to the
+        # previous frame's confidence) let a quad 20 px off the card follow itself for 6+ frames (fixture
+        # nl-id seed 502 sampled at 5 fps: median corner error 84 px instead of 1.3 px).
+        keep = tracked is not None and not verify and tracked.confidence >= TRACK_CONFIDENCE
+        if tracked is not None and hint is not None and not keep and not verify:
+            if tracked.confidence >= keep_confidence:
+                keep = same_quad(order_corners(hint), tracked.corners_px, SNAP_AGREE_FRACTION)
+        searched = not keep
+        confirmed = False
+        if tracked is not None and keep:
             best = tracked
         else:
             refined: list[Candidate] = [] if tracked is None else [tracked]
-            first_passes: list[np.ndarray] = []
-            for rank, candidate in enumerate(self._search(work, kind)[:REFINED_CANDIDATES]):
-                # A narrow first pass keeps a good quad on its edges; a wide one catches a quad built
-                # from line ends (rounded corners, a thumb); both compete on their scores. Only the best
-                # candidate gets the wide pass (de-id seed 2, 720p: the winner was the best candidate's
-                # narrow or wide pass in all 9 searches that found the card; a pass costs ~1.5 ms at 720p).
-                for first_band in (2 * band, 5 * band) if rank < WIDE_REFINED_CANDIDATES else (2 * band,):
-                    corners = refine_corners(grey, candidate.corners_px, first_band)
-                    if any(float(np.abs(corners - seen).max()) < CONVERGED_PX for seen in first_passes):
-                        continue  # converged onto a quad already refined: the same result again
-                    first_passes.append(corners)
-                    corners = refine_corners(grey, corners, band)
-                    rescored = self._score(work, corners * work.scale, kind)
-                    if rescored is not None:
-                        refined.append(rescored)
+            # A narrow first pass keeps a good quad on its edges; a wide one catches a quad built from line
+            # ends (rounded corners, a thumb); both compete on their scores. Only the best candidate gets
+            # the wide pass (de-id seed 2, 720p: the winner was the best candidate's narrow or wide pass in
+            # all 9 searches that found the card). All passes of all candidates run batched.
+            coarse = [c.corners_px for c in self._search(work, kind)[:REFINED_CANDIDATES]]
+            if coarse:
+                narrow = refine_many(grey, np.stack(coarse), 2 * band)
+                wide = refine_many(grey, np.stack(coarse[:WIDE_REFINED_CANDIDATES]), 5 * band)
+                first_passes: list[np.ndarray] = []
+                for rank in range(len(coarse)):
+                    for corners in (narrow[rank], wide[rank]) if rank < len(wide) else (narrow[rank],):
+                        if any(float(np.abs(corners - seen).max()) < CONVERGED_PX for seen in first_passes):
+                            continue  # converged onto a quad already refined: the same result again
+                        first_passes.append(corners)
+                second = refine_many(grey, np.stack(first_passes), band)
+                refined.extend(c for c in self._score_each(work, second * work.scale, kind) if c is not None)
             chosen = _select(refined)
             if chosen is None or chosen.confidence < MIN_CONFIDENCE:
-                return None, searched
+                return Located(None, searched)
             best = chosen
+            own = chosen if tracked is None or chosen is not tracked else _select(refined[1:])
+            confirmed = own is not None and own.confidence >= MIN_CONFIDENCE
+            confirmed = confirmed and own is not None and same_quad(chosen.corners_px, own.corners_px)
         kind = best.kind
         side, corners = classify_side(image, best.corners_px, kind)
         rectified = rectify(image, corners, kind)
@@ -458,6 +463,6 @@ class DocumentLocator:
             pitch_deg=None if pose is None else pose.pitch_deg,
             confidence=best.confidence,
         )
-        return view, searched
+        return Located(view, searched, confirmed)
 
 

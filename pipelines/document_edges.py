@@ -23,8 +23,8 @@ __all__ = [
     "SIDE_SAMPLES",
     "quads_from_edges",
     "quads_from_lines",
-    "dedupe",
     "refine_corners",
+    "refine_many",
 ]
 
 #: Edge support: a side point counts when the gradient across the side is at least this strong (Sobel
@@ -166,32 +166,25 @@ def quads_from_lines(grey: np.ndarray, min_side: float) -> list[np.ndarray]:
                 quads.append(clipped)
     if len(horizontal) < 2 or len(vertical) < 2:
         return quads
-    # Every horizontal line meets every vertical one once: precompute where, and whether that point lies
-    # near both visible segments; a quad then needs its 4 meeting points valid.
-    meet = np.zeros((len(horizontal), len(vertical), 2))
-    valid = np.zeros((len(horizontal), len(vertical)), dtype=bool)
-    for h_index, h_line in enumerate(horizontal):
-        for v_index, v_line in enumerate(vertical):
-            point = _line_intersection(h_line.reshape(2, 2), v_line.reshape(2, 2))
-            if point is not None and _near_segment(point, h_line) and _near_segment(point, v_line):
-                meet[h_index, v_index] = point
-                valid[h_index, v_index] = True
+    # Every horizontal line meets every vertical one once: where, and whether that point lies near both
+    # visible segments (all pairs at once); a quad then needs its 4 meeting points valid.
+    meet, valid = _meeting_points(horizontal, vertical)
     h_mid = (horizontal[:, 1] + horizontal[:, 3]) / 2
     v_mid = (vertical[:, 0] + vertical[:, 2]) / 2
-    for i, j in itertools.combinations(range(len(horizontal)), 2):
-        top, bottom = (i, j) if h_mid[i] <= h_mid[j] else (j, i)
-        if h_mid[bottom] - h_mid[top] < 0.5 * min_side:
-            continue
-        for k, m in itertools.combinations(range(len(vertical)), 2):
-            left, right = (k, m) if v_mid[k] <= v_mid[m] else (m, k)
-            if v_mid[right] - v_mid[left] < min_side:
-                continue
-            if valid[top, left] and valid[top, right] and valid[bottom, right] and valid[bottom, left]:
-                quads.append(
-                    np.array(
-                        [meet[top, left], meet[top, right], meet[bottom, right], meet[bottom, left]], dtype=np.float32
-                    )
-                )
+    h_pairs = np.array(list(itertools.combinations(range(len(horizontal)), 2)))
+    v_pairs = np.array(list(itertools.combinations(range(len(vertical)), 2)))
+    # Each pair as (top, bottom) and (left, right); pairs too close together are dropped.
+    h_pairs = np.where((h_mid[h_pairs[:, 0]] <= h_mid[h_pairs[:, 1]])[:, None], h_pairs, h_pairs[:, ::-1])
+    h_pairs = h_pairs[h_mid[h_pairs[:, 1]] - h_mid[h_pairs[:, 0]] >= 0.5 * min_side]
+    v_pairs = np.where((v_mid[v_pairs[:, 0]] <= v_mid[v_pairs[:, 1]])[:, None], v_pairs, v_pairs[:, ::-1])
+    v_pairs = v_pairs[v_mid[v_pairs[:, 1]] - v_mid[v_pairs[:, 0]] >= min_side]
+    top, bottom = h_pairs[:, 0][:, None], h_pairs[:, 1][:, None]  # (P, 1) against (1, Q)
+    left, right = v_pairs[:, 0][None, :], v_pairs[:, 1][None, :]
+    ok = valid[top, left] & valid[top, right] & valid[bottom, right] & valid[bottom, left]  # (P, Q)
+    p_index, q_index = np.nonzero(ok)  # row-major: the order of the pairs' nested loops
+    t, b_, lf, rt = top[p_index, 0], bottom[p_index, 0], left[0, q_index], right[0, q_index]
+    corners = np.stack([meet[t, lf], meet[t, rt], meet[b_, rt], meet[b_, lf]], axis=1).astype(np.float32)
+    quads.extend(corners)
     return quads
 
 
@@ -216,12 +209,28 @@ def _clip_to_overlap(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray | No
     return np.array([at(a, lo), at(a, hi), at(b, hi), at(b, lo)], dtype=np.float32)
 
 
-def _near_segment(point: np.ndarray, segment: np.ndarray) -> bool:
-    """Whether ``point`` lies on the segment's line within LINE_REACH of its length beyond either end."""
-    a, b = segment[:2], segment[2:]
-    length = float(np.linalg.norm(b - a))
-    t = float(np.dot(point - a, b - a)) / max(length * length, 1e-9)
-    return -LINE_REACH <= t <= 1.0 + LINE_REACH
+def _meeting_points(horizontal: np.ndarray, vertical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each horizontal segment's line (H, 4) meets each vertical one's (V, 4): points (H, V, 2), and
+    (H, V) bool whether the point exists and lies within LINE_REACH of both segments
+    (the line intersection of :func:`_line_intersection`; near: the point's projection on the segment at
+    -LINE_REACH..1 + LINE_REACH of its length)."""
+    p1, d1 = horizontal[:, None, :2], (horizontal[:, 2:] - horizontal[:, :2])[:, None, :]  # (H, 1, 2)
+    p2, d2 = vertical[None, :, :2], (vertical[:, 2:] - vertical[:, :2])[None, :, :]  # (1, V, 2)
+    denom = d1[..., 0] * d2[..., 1] - d1[..., 1] * d2[..., 0]
+    len1 = np.sqrt(d1[..., 0] * d1[..., 0] + d1[..., 1] * d1[..., 1])
+    len2 = np.sqrt(d2[..., 0] * d2[..., 0] + d2[..., 1] * d2[..., 1])
+    exists = np.abs(denom) >= 1e-6 * (len1 * len2) + 1e-9
+    diff = p2 - p1
+    t = (diff[..., 0] * d2[..., 1] - diff[..., 1] * d2[..., 0]) / np.where(exists, denom, 1.0)
+    meet = p1 + t[..., None] * d1  # (H, V, 2)
+
+    def near(start: np.ndarray, direction: np.ndarray, length: np.ndarray) -> np.ndarray:
+        rel = meet - start
+        u = (rel[..., 0] * direction[..., 0] + rel[..., 1] * direction[..., 1]) / np.maximum(length * length, 1e-9)
+        return (u >= -LINE_REACH) & (u <= 1.0 + LINE_REACH)
+
+    valid = exists & near(p1, d1, len1) & near(p2, d2, len2)
+    return np.where(valid[..., None], meet, 0.0), valid
 
 
 def _line_intersection(s1: np.ndarray, s2: np.ndarray) -> np.ndarray | None:
@@ -264,37 +273,41 @@ def _quads_from_segments(contour: np.ndarray, extent: int) -> list[np.ndarray]:
     return quads
 
 
-def dedupe(quads: list[np.ndarray]) -> list[np.ndarray]:
-    """Drop near-duplicate quads (all corners within ~2 work px), keeping the first."""
-    seen: set[tuple[int, ...]] = set()
-    unique = []
-    for quad in quads:
-        key = tuple(sorted((int(x) // 3, int(y) // 3) for x, y in quad))
-        flat = tuple(v for pair in key for v in pair)
-        if flat not in seen:
-            seen.add(flat)
-            unique.append(quad)
-    return unique
-
-
-def _fit_line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Total-least-squares line through points (N, 2): (point, unit direction), refit without outliers."""
-    if len(points) < 6:
-        return None
+def _fit_lines(points: np.ndarray, good: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Total-least-squares lines through the ``good`` points of each row of ``points`` (M, S, 2), refit
+    up to twice without outliers (residual > max(REFINE_INLIER_PX, 2.5 x median)). Returns each line's
+    point (M, 2), unit direction (M, 2), and whether it was fitted (M,) (at least 6 good points)."""
+    mask = good.copy()
+    fitted = mask.sum(axis=1) >= 6
+    active = fitted.copy()
+    centres = np.zeros((len(points), 2))
+    directions = np.zeros((len(points), 2))
     for _ in range(3):
-        centre = points.mean(axis=0)
-        d = points - centre
-        # The principal axis of the 2x2 scatter matrix, in closed form (what an SVD gives, up to sign).
-        sxx, syy, sxy = float(d[:, 0] @ d[:, 0]), float(d[:, 1] @ d[:, 1]), float(d[:, 0] @ d[:, 1])
-        theta = 0.5 * np.arctan2(2.0 * sxy, sxx - syy)
-        direction = np.array([np.cos(theta), np.sin(theta)])
-        normal = np.array([-direction[1], direction[0]])
-        residual = np.abs(d @ normal)
-        keep = residual <= max(REFINE_INLIER_PX, 2.5 * float(np.median(residual)))
-        if keep.all() or keep.sum() < 6:
+        if not active.any():
             break
-        points = points[keep]
-    return centre, direction
+        rows = np.flatnonzero(active)
+        pts, m = points[rows], mask[rows]
+        count = m.sum(axis=1)
+        centre = np.where(m[..., None], pts, 0.0).sum(axis=1) / count[:, None]
+        d = np.where(m[..., None], pts - centre[:, None, :], 0.0)
+        sxx = (d[..., 0] * d[..., 0]).sum(axis=1)
+        syy = (d[..., 1] * d[..., 1]).sum(axis=1)
+        sxy = (d[..., 0] * d[..., 1]).sum(axis=1)
+        # The principal axis of the 2x2 scatter matrix, in closed form (what an SVD gives, up to sign).
+        theta = 0.5 * np.arctan2(2.0 * sxy, sxx - syy)
+        direction = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1)
+        residual = np.abs(np.sum((pts - centre[:, None, :]) * normal[:, None, :], axis=2))
+        ranked = np.sort(np.where(m, residual, np.inf), axis=1)
+        lo = np.take_along_axis(ranked, ((count - 1) // 2)[:, None], axis=1)[:, 0]
+        hi = np.take_along_axis(ranked, (count // 2)[:, None], axis=1)[:, 0]
+        median = (lo + hi) / 2.0
+        keep = m & (residual <= np.maximum(REFINE_INLIER_PX, 2.5 * median)[:, None])
+        centres[rows], directions[rows] = centre, direction
+        done = (keep.sum(axis=1) == count) | (keep.sum(axis=1) < 6)
+        mask[rows] = np.where(done[:, None], m, keep)
+        active[rows[done]] = False
+    return centres, directions, fitted
 
 
 def _intersect(p1: np.ndarray, d1: np.ndarray, p2: np.ndarray, d2: np.ndarray) -> np.ndarray | None:
@@ -313,47 +326,54 @@ def refine_corners(grey: np.ndarray, corners_px: np.ndarray, band_px: float) -> 
     gradient of the side's dominant polarity is taken, and a line is fitted robustly. Sides with too few
     good points keep their coarse position. Returns the intersections of the four lines (4, 2) float32.
     """
+    return refine_many(grey, np.asarray(corners_px).reshape(1, 4, 2), band_px)[0]
+
+
+def refine_many(grey: np.ndarray, quads_px: np.ndarray, band_px: float) -> np.ndarray:
+    """:func:`refine_corners` of several quads (N, 4, 2) at once (one ``remap`` for all their sides):
+    (N, 4, 2) float32, each the same as :func:`refine_corners` gives for it alone."""
     h, w = grey.shape
-    quad = np.asarray(corners_px, dtype=np.float64)
+    quad = np.asarray(quads_px, dtype=np.float64).reshape(-1, 4, 2)
+    n = len(quad)
+    if n == 0:
+        return np.zeros((0, 4, 2), dtype=np.float32)
     band = max(2.0, band_px)
     offsets = np.arange(-band, band + 0.5, 0.5)
     t = 0.06 + 0.88 * (np.arange(SIDE_SAMPLES) + 0.5) / SIDE_SAMPLES
-    # All four sides at once: (4 sides, S samples along, O offsets across).
-    ends = np.roll(quad, -1, axis=0)
-    directions = (ends - quad) / np.maximum(np.linalg.norm(ends - quad, axis=1), 1e-9)[:, None]
-    normals = np.stack([-directions[:, 1], directions[:, 0]], axis=1)
-    base = quad[:, None, :] + t[None, :, None] * (ends - quad)[:, None, :]  # (4, S, 2)
-    grid = base[:, :, None, :] + offsets[None, None, :, None] * normals[:, None, None, :]  # (4, S, O, 2)
-    map_x = grid[..., 0].reshape(4 * SIDE_SAMPLES, -1).astype(np.float32)
-    map_y = grid[..., 1].reshape(4 * SIDE_SAMPLES, -1).astype(np.float32)
+    # All sides of all quads at once: (N quads, 4 sides, S samples along, O offsets across).
+    ends = np.roll(quad, -1, axis=1)
+    directions = (ends - quad) / np.maximum(np.linalg.norm(ends - quad, axis=2), 1e-9)[..., None]
+    normals = np.stack([-directions[..., 1], directions[..., 0]], axis=-1)
+    base = quad[:, :, None, :] + t[None, None, :, None] * (ends - quad)[:, :, None, :]  # (N, 4, S, 2)
+    grid = base[:, :, :, None, :] + offsets[None, None, None, :, None] * normals[:, :, None, None, :]
+    map_x = grid[..., 0].reshape(n * 4 * SIDE_SAMPLES, -1).astype(np.float32)
+    map_y = grid[..., 1].reshape(n * 4 * SIDE_SAMPLES, -1).astype(np.float32)
     profile = cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    deriv = np.diff(profile.reshape(4, SIDE_SAMPLES, -1), axis=2)  # (4, S, O - 1)
-    rising = deriv.clip(min=0).sum(axis=(1, 2))
-    falling = (-deriv).clip(min=0).sum(axis=(1, 2))
-    polarity = np.where(rising >= falling, 1.0, -1.0)
+    deriv = np.diff(profile.reshape(n, 4, SIDE_SAMPLES, -1), axis=3)  # (N, 4, S, O - 1)
+    rising = deriv.clip(min=0).sum(axis=(2, 3))
+    falling = (-deriv).clip(min=0).sum(axis=(2, 3))
+    polarity = np.where(rising >= falling, 1.0, -1.0)  # (N, 4)
     # Nearer edges are preferred (an inner print line must not beat a weaker card edge).
-    signed = deriv * polarity[:, None, None] * (1.0 - 0.5 * np.abs(offsets[:-1] + 0.25) / band)[None, None, :]
-    idx = np.argmax(signed, axis=2)  # (4, S)
-    strength = np.take_along_axis(signed, idx[..., None], axis=2)[..., 0]
-    good = (strength >= MIN_EDGE_GRADIENT / 8.0) & (idx > 0) & (idx < deriv.shape[2] - 1)
+    weight = (1.0 - 0.5 * np.abs(offsets[:-1] + 0.25) / band)[None, None, None, :]
+    signed = deriv * polarity[:, :, None, None] * weight
+    last = deriv.shape[3] - 1
+    idx = np.argmax(signed, axis=3)  # (N, 4, S)
+    strength = np.take_along_axis(signed, idx[..., None], axis=3)[..., 0]
+    good = (strength >= MIN_EDGE_GRADIENT / 8.0) & (idx > 0) & (idx < last)
     good &= (base[..., 0] >= 1) & (base[..., 0] < w - 1) & (base[..., 1] >= 1) & (base[..., 1] < h - 1)
-    left = np.take_along_axis(signed, np.clip(idx - 1, 0, None)[..., None], axis=2)[..., 0]
-    right = np.take_along_axis(signed, np.clip(idx + 1, None, deriv.shape[2] - 1)[..., None], axis=2)[..., 0]
+    left = np.take_along_axis(signed, np.clip(idx - 1, 0, None)[..., None], axis=3)[..., 0]
+    right = np.take_along_axis(signed, np.clip(idx + 1, None, last)[..., None], axis=3)[..., 0]
     denom = left - 2 * strength + right
     sub = np.where(np.abs(denom) > 1e-6, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0.0)
     # deriv[k] sits between offsets[k] and offsets[k+1].
-    pos = offsets[0] + (idx + 0.5 + np.clip(sub, -0.5, 0.5)) * 0.5  # (4, S)
-    points = base + pos[..., None] * normals[:, None, :]
-    lines: list[tuple[np.ndarray, np.ndarray]] = []
-    for i in range(4):
-        rows = np.flatnonzero(good[i])
-        fitted = _fit_line(points[i, rows]) if len(rows) >= 6 else None
-        lines.append(fitted if fitted is not None else (quad[i], directions[i]))
-    refined = []
-    for i in range(4):
-        p = _intersect(lines[i - 1][0], lines[i - 1][1], lines[i][0], lines[i][1])
-        if p is None or np.linalg.norm(p - quad[i]) > 3 * band:
-            refined.append(quad[i])
-        else:
-            refined.append(p)
-    return np.asarray(refined, dtype=np.float32)
+    pos = offsets[0] + (idx + 0.5 + np.clip(sub, -0.5, 0.5)) * 0.5  # (N, 4, S)
+    points = base + pos[..., None] * normals[:, :, None, :]
+    centres, line_dirs, fitted = _fit_lines(points.reshape(n * 4, SIDE_SAMPLES, 2), good.reshape(n * 4, SIDE_SAMPLES))
+    centres = np.where(fitted[:, None], centres, quad.reshape(-1, 2)).reshape(n, 4, 2)
+    line_dirs = np.where(fitted[:, None], line_dirs, directions.reshape(-1, 2)).reshape(n, 4, 2)
+    out = np.empty((n, 4, 2), dtype=np.float32)
+    for q in range(n):
+        for i in range(4):
+            p = _intersect(centres[q, i - 1], line_dirs[q, i - 1], centres[q, i], line_dirs[q, i])
+            out[q, i] = quad[q, i] if p is None or np.linalg.norm(p - quad[q, i]) > 3 * band else p
+    return out

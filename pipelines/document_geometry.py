@@ -10,7 +10,16 @@ import math
 
 import numpy as np
 
-__all__ = ["order_corners_many", "plausible_many", "metric_aspects_many", "side_support_many"]
+__all__ = [
+    "order_corners_many",
+    "plausible_many",
+    "metric_aspects_many",
+    "side_support_many",
+    "interior_texture_many",
+    "outside_texture_many",
+    "margin_grey_many",
+    "dedupe_many",
+]
 
 
 def order_corners_many(quads: np.ndarray) -> np.ndarray:
@@ -96,3 +105,76 @@ def _zero_degenerate(support: np.ndarray, length: np.ndarray) -> np.ndarray:
     degenerate = length.min(axis=1) < 1e-3
     support[degenerate] = 0.0
     return support
+
+
+def _dilated_lookup(
+    magnitude: np.ndarray, xs: np.ndarray, ys: np.ndarray, steps: tuple[tuple[int, int], ...]
+) -> np.ndarray:
+    """The largest ``magnitude`` at (xs, ys) and at the neighbours shifted by ``steps`` (clipped)."""
+    h, w = magnitude.shape
+    best = magnitude[ys, xs]
+    for dx, dy in steps:
+        best = np.maximum(best, magnitude[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)])
+    return best
+
+
+def interior_texture_many(magnitude: np.ndarray, ordered: np.ndarray, min_gradient: float) -> np.ndarray:
+    """Per quad (N,): the fraction of a 16x10 grid over its interior (inset 12 %) where the gradient
+    ``magnitude`` (float32 (H, W)), the largest of the point and its right, lower and lower-right
+    neighbours, reaches ``min_gradient``. ``ordered``: (N, 4, 2) TL TR BR BL in the magnitude's pixels."""
+    h, w = magnitude.shape
+    q = np.asarray(ordered, dtype=np.float32)
+    uu, vv = np.meshgrid(np.linspace(0.12, 0.88, 16), np.linspace(0.12, 0.88, 10))
+    uu, vv = uu[None, ..., None], vv[None, ..., None]  # (1, 10, 16, 1)
+    top = q[:, None, None, 0, :] * (1 - uu) + q[:, None, None, 1, :] * uu  # (N, 10, 16, 2)
+    bottom = q[:, None, None, 3, :] * (1 - uu) + q[:, None, None, 2, :] * uu
+    pts = (top * (1 - vv) + bottom * vv).reshape(len(q), 160, 2)
+    xs = np.clip(np.rint(pts[..., 0]).astype(np.int32), 0, w - 1)
+    ys = np.clip(np.rint(pts[..., 1]).astype(np.int32), 0, h - 1)
+    dilated = _dilated_lookup(magnitude, xs, ys, ((1, 0), (0, 1), (1, 1)))
+    return np.mean(dilated >= min_gradient, axis=1)
+
+
+def _ring(ordered: np.ndarray, factor: float) -> np.ndarray:
+    """12 points per side (t 0.1..0.9) of each quad, scaled about its centre by ``factor``: (N, 48, 2)."""
+    q = np.asarray(ordered, dtype=np.float32)
+    centre = q.mean(axis=1, keepdims=True)  # (N, 1, 2)
+    t = np.linspace(0.1, 0.9, 12)[None, None, :, None]
+    pts = q[:, :, None, :] + t * (np.roll(q, -1, axis=1) - q)[:, :, None, :]  # (N, 4, 12, 2)
+    return (centre[:, None] + (pts - centre[:, None]) * factor).reshape(len(q), 48, 2)
+
+
+def outside_texture_many(magnitude: np.ndarray, ordered: np.ndarray, min_gradient: float) -> np.ndarray:
+    """Per quad (N,): the fraction of the points of a ring just outside it (6 % of its size out) that lie
+    in the image and have a gradient >= ``min_gradient`` there or at a 4-neighbour (0 when none lies in
+    the image). Outside a card is the room, out of focus; outside a text block it is still the card."""
+    h, w = magnitude.shape
+    pts = _ring(ordered, 1.06)
+    xs, ys = np.rint(pts[..., 0]).astype(np.int32), np.rint(pts[..., 1]).astype(np.int32)
+    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    xs, ys = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
+    strong = _dilated_lookup(magnitude, xs, ys, ((1, 0), (0, 1), (-1, 0), (0, -1))) >= min_gradient
+    count = inside.sum(axis=1)
+    return np.where(count > 0, (strong & inside).sum(axis=1) / np.maximum(count, 1), 0.0)
+
+
+def margin_grey_many(grey: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Per quad (N,): the median grey (0..255, of uint8 (H, W) ``grey``) on a ring just inside it (4 % of
+    its size in): a card's own print near its edge, or the dark frame of a phone or a holder around one."""
+    h, w = grey.shape
+    pts = _ring(ordered, 0.96)
+    xs = np.clip(np.rint(pts[..., 0]).astype(np.int32), 0, w - 1)
+    ys = np.clip(np.rint(pts[..., 1]).astype(np.int32), 0, h - 1)
+    return np.median(grey[ys, xs], axis=1)
+
+
+def dedupe_many(quads: np.ndarray) -> np.ndarray:
+    """Indices (ascending) of the quads (N, 4, 2) to keep: near-duplicates (every corner in the same
+    3x3 px cell, in any corner order) are dropped, the first of each kept."""
+    if len(quads) == 0:
+        return np.zeros(0, dtype=np.intp)
+    cells = np.trunc(np.asarray(quads, dtype=np.float64)).astype(np.int64) // 3  # (N, 4, 2)
+    order = np.lexsort((cells[..., 1], cells[..., 0]), axis=-1)  # corners sorted by (x, y)
+    keys = np.take_along_axis(cells, order[..., None], axis=1).reshape(len(quads), 8)
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return np.sort(first)

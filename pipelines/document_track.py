@@ -16,10 +16,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipelines.document import DocumentLocator, Work
+from pipelines.document import TRACK_CONFIDENCE, DocumentLocator, Work
 from pipelines.frame import DocumentKind, DocumentView
 
-__all__ = ["TRACK_FRAMES", "VERIFY_EVERY", "FLOW_POINTS", "DocumentTracker", "predict_corners"]
+__all__ = [
+    "TRACK_FRAMES",
+    "VERIFY_EVERY",
+    "FLOW_POINTS",
+    "CONFIRMED_KEEP_MARGIN",
+    "MIN_KEEP_CONFIDENCE",
+    "DocumentTracker",
+    "predict_corners",
+]
 
 #: The previous corners are used as a tracking hint for this many frames after the document was last seen.
 TRACK_FRAMES = 3
@@ -29,6 +37,13 @@ TRACK_FRAMES = 3
 #: scene but let a quad 20 px off follow itself longer (nl-id seed 502 at 5 fps: p90 corner error 21 px
 #: against 3 px at 5).
 VERIFY_EVERY = 5
+#: While the last full search confirmed the quad (its own choice, without the tracked quad, was that
+#: quad), a tracked quad that the flow predicted and the edges agree with is kept down to the confidence
+#: of that search's result minus CONFIRMED_KEEP_MARGIN, never below MIN_KEEP_CONFIDENCE. The fixture
+#: speed scene's light back on a light wall scores 0.6-0.7 at its true corners (1 px), so every frame
+#: of it ran the full search; a quad 20 px off the card is not confirmed by the search, so it is not kept.
+CONFIRMED_KEEP_MARGIN = 0.05
+MIN_KEEP_CONFIDENCE = 0.55
 #: Features followed per frame. 40-60 are plenty for a homography with RANSAC; more cost flow time.
 FLOW_POINTS = 60
 #: Shi-Tomasi quality level and spacing (work px) of the features (OpenCV's usual values for tracking).
@@ -106,6 +121,8 @@ class DocumentTracker:
         self._previous: Work | None = None
         self._corners: np.ndarray | None = None
         self._since_document = track_frames + 1
+        #: Confidence of the quad the last full search confirmed (None: not confirmed, or lost since).
+        self._confirmed: float | None = None
         #: Counters for benchmarks: frames answered by tracking alone, and full searches run.
         self.tracked_frames = 0
         self.full_searches = 0
@@ -118,20 +135,27 @@ class DocumentTracker:
         if work is None:
             return None
         hint: np.ndarray | None = None
+        keep = TRACK_CONFIDENCE
         if self._corners is not None and self._since_document <= self.track_frames:
             hint = self._corners
             if self._previous is not None and self._since_document == 0:
                 predicted = predict_corners(self._previous.grey, work.grey, self._corners * self._previous.scale)
                 if predicted is not None:
                     hint = predicted / work.scale
+                    if self._confirmed is not None:
+                        keep = min(TRACK_CONFIDENCE, max(MIN_KEEP_CONFIDENCE, self._confirmed - CONFIRMED_KEEP_MARGIN))
         verify = self._frames % self.verify_every == 0
-        view, searched = self.locator.locate_prepared(image, work, hint, verify, kind)
-        self.full_searches += int(searched)
-        self.tracked_frames += int(view is not None and not searched)
+        located = self.locator.locate_prepared(image, work, hint, verify, kind, keep)
+        view = located.view
+        self.full_searches += int(located.searched)
+        self.tracked_frames += int(view is not None and not located.searched)
         self._previous = work
         if view is None:
             self._since_document += 1
+            self._confirmed = None
         else:
             self._since_document = 0
             self._corners = view.corners_px
+            if located.searched:
+                self._confirmed = view.confidence if located.confirmed else None
         return view
