@@ -110,6 +110,7 @@ def test_genuine_customer_matches_their_id_photo(engine: FaceEngine, faces_dir: 
     assert 1 <= len(result.measurements["live_frames"]) <= 3
     assert result.measurements["encodings"] <= MAX_ENCODINGS
     assert "dlib" in result.measurements["model"]
+    assert result.measurements["cards_shown"] == 1  # one card held and tilted: never taken for a second one
 
 
 @pytest.mark.shared_data
@@ -121,6 +122,54 @@ def test_portrait_swap_fails(engine: FaceEngine, faces_dir: Path) -> None:
     result = stage.result()
     assert result.verdict is Verdict.FAIL, result
     assert result.reason.code == "no_match"
+
+
+def later(frames: Iterator[FrameContext], offset: int, fps: float = 15.0) -> Iterator[FrameContext]:
+    """The same frames ``offset`` frames later in the session."""
+    for c in frames:
+        yield FrameContext(Frame(c.frame.image, c.frame.index + offset, (c.frame.index + offset) / fps), c.document)
+
+
+def polled(stage: FaceStage, frames: Iterator[FrameContext], every: int = 8) -> None:
+    """Feed the frames, asking for the result every ``every`` frames as the agent console does."""
+    for context in frames:
+        stage.observe(context)
+        if context.frame.index % every == every - 1:
+            stage.result()
+
+
+@pytest.mark.shared_data
+def test_card_shown_later_is_compared_too(engine: FaceEngine, faces_dir: Path) -> None:
+    # The customer's own card first (compared at the first poll: a pass), then a stranger's card. Before
+    # cards were told apart, the second card never replaced the first (not larger) and the session passed.
+    live = face_crop(engine, photo(faces_dir, "img1.jpg"), 220)
+    own = make_card(face_crop(engine, photo(faces_dir, "img2.jpg"), 150, aspect=1.28))
+    stranger = make_card(face_crop(engine, photo(faces_dir, "img12.jpg"), 150, aspect=1.28))
+    stage = FaceStage(engine)
+    polled(stage, scene_frames(live, own, 24))
+    assert stage.result().verdict is Verdict.PASS
+    polled(stage, later(scene_frames(live, stranger, 45, seed=2), 24))
+    result = stage.result()
+    assert result.measurements["cards_shown"] == 2, result
+    assert result.verdict is Verdict.FAIL and result.reason.code == "no_match", result
+    assert result.measurements["encodings"] <= MAX_ENCODINGS
+
+
+@pytest.mark.shared_data
+def test_card_shown_after_the_portrait_budget_is_not_passed(engine: FaceEngine, faces_dir: Path) -> None:
+    # Two of the customer's own photos use the portrait budget; a third card cannot be encoded any more, so
+    # the session must not pass on the first two.
+    live = face_crop(engine, photo(faces_dir, "img1.jpg"), 220)
+    stage = FaceStage(engine)
+    offset = 0
+    for name, count in (("img2.jpg", 24), ("img4.jpg", 45), ("img12.jpg", 45)):
+        card = make_card(face_crop(engine, photo(faces_dir, name), 150, aspect=1.28))
+        polled(stage, later(scene_frames(live, card, count, seed=offset + 1), offset))
+        offset += count
+    result = stage.result()
+    assert stage.counters.portrait_encodings == PORTRAIT_ENCODINGS
+    assert result.measurements["cards_shown"] == 3, result
+    assert result.verdict is Verdict.INCONCLUSIVE and result.reason.code == "portrait_changed", result
 
 
 def test_no_document_is_inconclusive_never_pass(engine: FaceEngine) -> None:

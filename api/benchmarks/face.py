@@ -139,6 +139,7 @@ def run_scene(engine: FaceEngine, spec: SceneSpec, baseline: bool = False) -> di
         "distances": face_result.measurements.get("distances"),
         "live_pose_fallback": face_result.measurements.get("live_pose_fallback"),
         "live_yaw_deg": face_result.measurements.get("live_yaw_deg"),
+        "cards_shown": face_result.measurements.get("cards_shown"),
         "portrait_face_px": face_result.measurements.get("portrait_face_px"),
         "portrait_photo": scene.document.truth.portrait.source,
         "live_photo": scene.live_photo.source,

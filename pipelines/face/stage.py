@@ -18,7 +18,14 @@ import numpy as np
 from models.face import FaceEngine
 from pipelines.face import match
 from pipelines.face.live import FaceTracker, FrameQuality, rate_face
-from pipelines.face.portrait import MIN_PORTRAIT_SOURCE_FACE_PX, PortraitCandidate, find_portrait
+from pipelines.face.portrait import (
+    MIN_PORTRAIT_SOURCE_FACE_PX,
+    PORTRAIT_CHANGE_SIMILARITY,
+    PortraitCandidate,
+    find_portrait,
+    portrait_signature,
+    signature_similarity,
+)
 from pipelines.frame import FrameContext
 from pipelines.results import CheckResult, Verdict
 
@@ -69,6 +76,9 @@ KEEP_CANDIDATES = 12
 PORTRAIT_IMPROVEMENT = 1.15
 #: If more than this share of the frames with a face show several people, the check cannot pass.
 SEVERAL_FACES_SHARE = 0.3
+#: A different ID photo (signature below ``PORTRAIT_CHANGE_SIMILARITY``) on this many consecutive portrait
+#: searches is a card shown later: one view spoiled by glare or a thumb is not a new card.
+PORTRAIT_CHANGE_CONFIRM = 2
 
 
 @dataclass
@@ -89,6 +99,17 @@ class _Live:
     def rank(self) -> tuple[bool, float]:
         """Frontal candidates before turned ones, then by quality (the fallback score rates turned ones)."""
         return (not self.turned, self.quality.fallback_score)
+
+
+@dataclass
+class _Card:
+    """One ID photo seen in the session (a card shown later with another photo is another ``_Card``):
+    its best view so far, that view's signature, and the view encoded for it (if any)."""
+
+    best: PortraitCandidate
+    signature: np.ndarray
+    encoded: PortraitCandidate | None = None
+    encoding: np.ndarray | None = None
 
 
 @dataclass
@@ -113,12 +134,17 @@ class FaceStage:
     def __init__(self, engine: FaceEngine, tracker: FaceTracker | None = None) -> None:
         self.engine = engine
         self.tracker = tracker if tracker is not None else FaceTracker(engine)
-        self._portrait: PortraitCandidate | None = None
-        self._portrait_encoding: tuple[PortraitCandidate, np.ndarray] | None = None
+        self._cards: list[_Card] = []
+        self._change_streak = 0
         self._live: list[_Live] = []
         self._last_live_t = -1e9
         self._last_portrait_t = -1e9
         self.counters = _Counters()
+
+    @property
+    def _portrait(self) -> PortraitCandidate | None:
+        """The best view of the card shown last."""
+        return self._cards[-1].best if self._cards else None
 
     # -- per frame -------------------------------------------------------------------------------------
     def observe(self, context: FrameContext) -> None:
@@ -127,6 +153,8 @@ class FaceStage:
         portrait_interval = PORTRAIT_INTERVAL_S
         if self._portrait is not None and self._portrait.source_face_px >= GOOD_PORTRAIT_FACE_PX:
             portrait_interval = SATISFIED_INTERVAL_S
+        if self._change_streak:  # another photo was just seen: confirm (or dismiss) it at once
+            portrait_interval = PORTRAIT_INTERVAL_S
         live_interval = LIVE_INTERVAL_S
         if self.counters.live_encodings >= LIVE_ENCODINGS or (
             sum(c.quality.score >= GOOD_LIVE_QUALITY for c in self._chosen_live()) >= LIVE_ENCODINGS
@@ -136,14 +164,29 @@ class FaceStage:
             self._last_portrait_t = frame.t_s
             self.counters.portrait_checked += 1
             candidate = find_portrait(self.engine, context.document, frame.index)
-            if candidate is not None and (
-                self._portrait is None
-                or candidate.source_face_px > self._portrait.source_face_px * PORTRAIT_IMPROVEMENT
-            ):
-                self._portrait = candidate
+            if candidate is not None:
+                self._observe_portrait(candidate)
         if frame.t_s - self._last_live_t >= live_interval:
             self._last_live_t = frame.t_s
             self._observe_live(context)
+
+    def _observe_portrait(self, candidate: PortraitCandidate) -> None:
+        """Keep the card's best view; a different photo on :data:`PORTRAIT_CHANGE_CONFIRM` consecutive
+        searches starts a new card (compared too, or reported when the budget is spent)."""
+        signature = portrait_signature(candidate)
+        if not self._cards:
+            self._cards.append(_Card(candidate, signature))
+            return
+        card = self._cards[-1]
+        if signature_similarity(signature, card.signature) < PORTRAIT_CHANGE_SIMILARITY:
+            self._change_streak += 1
+            if self._change_streak >= PORTRAIT_CHANGE_CONFIRM:
+                self._change_streak = 0
+                self._cards.append(_Card(candidate, signature))
+            return
+        self._change_streak = 0
+        if candidate.source_face_px > card.best.source_face_px * PORTRAIT_IMPROVEMENT:
+            card.best, card.signature = candidate, signature
 
     def _observe_live(self, context: FrameContext) -> None:
         live = self.tracker.faces(context)
@@ -181,20 +224,24 @@ class FaceStage:
         return self.engine.encode(crop, FaceBox(*box))
 
     def _encode_portrait(self) -> None:
-        """Encode the kept portrait if it is new and the portrait budget allows (a second encoding only for
-        a clearly better view than a weak first one)."""
-        p = self._portrait
-        if p is None or (self._portrait_encoding is not None and self._portrait_encoding[0] is p):
-            return
-        if self.counters.portrait_encodings >= PORTRAIT_ENCODINGS:
-            return
-        if self._portrait_encoding is not None:
-            old = self._portrait_encoding[0]
+        """Encode each card's best view while the portrait budget allows: first every card not compared yet
+        (in the order shown), then a second view of a card only if it is clearly better than a weak first
+        one."""
+        for card in self._cards:
+            if card.encoding is None and self.counters.portrait_encodings < PORTRAIT_ENCODINGS:
+                self._encode_card(card)
+        for card in self._cards:
+            old = card.encoded
+            if old is None or old is card.best or self.counters.portrait_encodings >= PORTRAIT_ENCODINGS:
+                continue
             weak = old.source_face_px < GOOD_PORTRAIT_FACE_PX
-            if not weak or p.source_face_px < old.source_face_px * PORTRAIT_IMPROVEMENT:
-                return
+            if weak and card.best.source_face_px >= old.source_face_px * PORTRAIT_IMPROVEMENT:
+                self._encode_card(card)
+
+    def _encode_card(self, card: _Card) -> None:
         self.counters.portrait_encodings += 1
-        self._portrait_encoding = (p, self._encode(p.crop, p.face.box.as_tuple()))
+        card.encoded = card.best
+        card.encoding = self._encode(card.best.crop, card.best.face.box.as_tuple())
 
     def _encode_live(self) -> None:
         """Encode chosen live candidates, at most :data:`LIVE_ENCODINGS` per session, lazily (see
@@ -267,12 +314,23 @@ class FaceStage:
         # showed a frontal face is matched on its least-turned frames rather than on none).
         fallback = bool(encoded) and all(c.turned for c in encoded)
         encoded = [c for c in encoded if fallback or not c.turned]
-        if self._portrait_encoding is None or not encoded:  # never: the budgets always allow one of each
+        compared = [
+            (card.encoded, card.encoding)
+            for card in self._cards
+            if card.encoded is not None and card.encoding is not None
+        ]
+        live = [c.encoding for c in encoded if c.encoding is not None]
+        if not compared or not live:  # never: the budgets always allow one of each
             return CheckResult.inconclusive(self.name, "encoding_budget", "the encoding budget is spent", **m)
-        used_portrait, portrait = self._portrait_encoding
-        distances = [match.face_distance(portrait, c.encoding) for c in encoded if c.encoding is not None]
+        # Every card compared must match: the decision is the worst card's median distance.
+        per_card = [[match.face_distance(portrait, enc) for enc in live] for _, portrait in compared]
+        worst = max(range(len(compared)), key=lambda i: statistics.median(per_card[i]))
+        used_portrait, distances = compared[worst][0], per_card[worst]
         distance = statistics.median(distances)
         m = self._measurements()
+        m["cards_shown"] = len(self._cards)
+        if len(self._cards) > 1:
+            m["card_distances"] = [round(statistics.median(d), 4) for d in per_card]
         m["distances"] = [round(d, 4) for d in distances]
         m["live_frames"] = [c.frame_index for c in encoded]
         m["live_quality"] = [c.quality.fallback_score for c in encoded]
@@ -286,6 +344,13 @@ class FaceStage:
                 self.name,
                 "portrait_too_small",
                 f"the ID photo was only {used_portrait.source_face_px:.0f} px wide: bring the card closer",
+                **result.measurements,
+            )
+        if result.verdict is Verdict.PASS and len(compared) < len(self._cards):
+            return CheckResult.inconclusive(
+                self.name,
+                "portrait_changed",
+                "another ID photo was shown after the portrait budget was spent: compare it by eye",
                 **result.measurements,
             )
         return result
