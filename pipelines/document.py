@@ -32,8 +32,9 @@ import numpy as np
 from pipelines.document_edges import (
     MIN_EDGE_GRADIENT,
     SIDE_SAMPLES,
+    intersect,
+    line_quads,
     quads_from_edges,
-    quads_from_lines,
     refine_corners,
     refine_many,
 )
@@ -45,6 +46,7 @@ from pipelines.document_geometry import (
     order_corners_many,
     outside_texture_many,
     plausible_many,
+    side_margin_grey_many,
     side_support_many,
 )
 from pipelines.document_side import classify_side
@@ -123,6 +125,22 @@ MIN_CONFIDENCE = 0.5
 MIN_INTERIOR_ANGLE_DEG = 45.0
 #: Refinement: half-width of the band searched across each side, in work pixels (scaled to full res).
 REFINE_BAND_WORK_PX = 2.5
+#: Two-sided LSD quads (two opposite lines, the other sides from their end points) snapped onto the edges
+#: before scoring, at most this many, when their aspect is within TWO_SIDE_ASPECT_LOG_ERROR of a kind's
+#: (the end points may be a thumb's width off).
+TWO_SIDE_SNAPPED = 12
+TWO_SIDE_ASPECT_LOG_ERROR = 0.25
+#: The chosen quad's sides are moved out by this fraction of its width and snapped again: a card's
+#: printed area sits 1.5-4 % of the card's width inside its edges (fixture nl-id front: header text
+#: 3 mm below the top edge of an 85.6 mm card). The grown quad wins when it encloses the chosen one, is
+#: GROW_MIN_AREA times its area or more (not the same quad snapped back) and scores at most GROW_MARGIN
+#: lower (a card edge that is faint).
+GROW_FRACTION = 0.035
+GROW_MIN_AREA = 1.03
+GROW_MARGIN = 0.1
+GROW_SUPPORT_MARGIN = 0.1
+#: ... repeated up to this many times (the printed area can sit 2 steps inside a tilted card's far edge).
+GROW_STEPS = 2
 #: Candidates (best first) whose refinement also tries the wide first pass.
 WIDE_REFINED_CANDIDATES = 1
 #: Two candidates whose first refinement pass lands within this (full-res px, every corner) of each other
@@ -218,6 +236,27 @@ def _select(candidates: list[Candidate]) -> Candidate | None:
     if inside:
         best = max(inside, key=lambda c: float(cv2.contourArea(c.corners_px)))
     return best
+
+
+def _offset_quad(quad: np.ndarray, distance: float, side: int) -> np.ndarray:
+    """The convex quad (4, 2) with side ``side`` (from corner ``side`` to the next) moved outwards by
+    ``distance`` px along its normal: (4, 2) float64."""
+    q = np.asarray(quad, dtype=np.float64).reshape(4, 2).copy()
+    a, b = q[side], q[(side + 1) % 4]
+    normal = np.array([b[1] - a[1], a[0] - b[0]]) / max(float(np.linalg.norm(b - a)), 1e-9)
+    if float(np.dot(normal, (a + b) / 2 - q.mean(axis=0))) < 0:  # outwards
+        normal = -normal
+    q[side] += distance * normal
+    q[(side + 1) % 4] += distance * normal
+    return q
+
+
+def _encloses(outer: np.ndarray, inner: np.ndarray) -> bool:
+    """Whether quad ``outer`` holds quad ``inner`` (every corner inside, 1 px slack) and is at least
+    GROW_MIN_AREA times its area."""
+    contour = outer.reshape(4, 1, 2).astype(np.float32)
+    inside = all(cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= -1.0 for x, y in inner)
+    return inside and cv2.contourArea(contour) >= GROW_MIN_AREA * cv2.contourArea(inner.astype(np.float32))
 
 
 def _contains(outer: np.ndarray, inner: Candidate) -> bool:
@@ -354,6 +393,80 @@ class DocumentLocator:
         work = self.prepare(image)
         return [] if work is None else self._search(work)
 
+    def _grown(self, work: Work, best: Candidate) -> Candidate:
+        """``best``, or the credible quad just around it. A card's printed area (the header text, the
+        guilloche's edge) makes a quad a few percent inside the card with strong sides, which wins when
+        the card's own edges are faint (light on light). Each side alone is moved out by GROW_FRACTION of
+        the quad's width and snapped onto the strongest edge within 3/4 of that (so not back onto
+        itself); a side moves when its edge there is supported about as well (GROW_SUPPORT_MARGIN) and
+        the strip it moves over is not dark (DARK_MARGIN_GREY: a phone's border around the card). The
+        moved quad is taken when it encloses ``best`` and scores at most GROW_MARGIN lower."""
+        corners = np.asarray(best.corners_px, dtype=np.float64)
+        width = 0.5 * float(np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[2] - corners[3]))
+        step = GROW_FRACTION * width
+        moved = np.stack([_offset_quad(corners, step, side) for side in range(4)])
+        snapped = refine_many(work.full_grey, moved, 0.75 * step)  # quad k: its side k moved out
+        quads = np.concatenate([corners[None], snapped]).astype(np.float32) * work.scale
+        support = side_support_many(work.grad_x, work.grad_y, quads, SIDE_SAMPLES, MIN_EDGE_GRADIENT)
+        lines = [(corners[k], corners[(k + 1) % 4]) for k in range(4)]
+        changed = False
+        h, w = work.grey.shape
+        t = np.linspace(0.1, 0.9, 12)[:, None]
+        for k in range(4):
+            if support[k + 1, k] < support[0, k] - GROW_SUPPORT_MARGIN:
+                continue
+            a, b = snapped[k, k].astype(np.float64), snapped[k, (k + 1) % 4].astype(np.float64)
+            # The strip the side moves over must be card, not a dark frame around it (a phone's border).
+            strip = ((corners[k] + a) / 2 + t * ((corners[(k + 1) % 4] + b) / 2 - (corners[k] + a) / 2)) * work.scale
+            xs = np.clip(np.rint(strip[:, 0]).astype(np.int32), 0, w - 1)
+            ys = np.clip(np.rint(strip[:, 1]).astype(np.int32), 0, h - 1)
+            if float(np.median(work.grey[ys, xs])) > DARK_MARGIN_GREY:
+                lines[k] = (a, b)
+                changed = True
+        if not changed:
+            return best
+        joined = []
+        for k in range(4):
+            (a, b), (c, d) = lines[k - 1], lines[k]
+            point = intersect(a, b - a, c, d - c)
+            if point is None:
+                return best
+            joined.append(point)
+        grown = refine_many(work.full_grey, np.asarray(joined)[None], REFINE_BAND_WORK_PX / work.scale)
+        candidate = self._score_each(work, grown * work.scale, best.kind)[0]  # the same kind of document
+        if candidate is None or candidate.confidence < best.confidence - GROW_MARGIN:
+            return best
+        return candidate if _encloses(candidate.corners_px, best.corners_px) else best
+
+    def _snap_two_sided(self, work: Work, quads: list[np.ndarray]) -> list[np.ndarray]:
+        """Quads of two opposite LSD lines (work px) snapped onto the edges at full resolution: their other
+        two sides come from the lines' end points, often several px off a faint or hidden edge, so they
+        fail the edge support before refinement could fix them. Only credible ones (angles, aspect,
+        printed inside), at most TWO_SIDE_SNAPPED, longest lines first (the lines' order)."""
+        if not quads:
+            return []
+        ordered = order_corners_many(np.stack(quads))
+        ordered = ordered[plausible_many(ordered, MIN_INTERIOR_ANGLE_DEG)]
+        if len(ordered) == 0:
+            return []
+        aspects = metric_aspects_many(ordered, work.camera.matrix)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            errors = np.min([np.abs(np.log(aspects / a)) for a in ASPECT.values()], axis=0)
+        ordered = ordered[np.isfinite(errors) & (errors <= TWO_SIDE_ASPECT_LOG_ERROR)]
+        if len(ordered) == 0:
+            return []
+        ordered = ordered[interior_texture_many(work.magnitude, ordered, MIN_EDGE_GRADIENT) >= MIN_TEXTURE]
+        ordered = ordered[:TWO_SIDE_SNAPPED]
+        if len(ordered) == 0:
+            return []
+        band = REFINE_BAND_WORK_PX / work.scale
+        snapped = refine_many(work.full_grey, ordered / work.scale, 5 * band)
+        snapped = refine_many(work.full_grey, snapped, band) * work.scale
+        # A side snapped onto the dark frame around a card shown on a phone (its inner margin dark) is not
+        # the card's: fixture screen replay nl-id 1015 (the screen's top edge 20 px above the card's).
+        light = side_margin_grey_many(work.grey, snapped).min(axis=1) > DARK_MARGIN_GREY
+        return list(snapped[light])
+
     def _search(self, work: Work, kind: DocumentKind | None = None) -> list[Candidate]:
         sh, sw = work.grey.shape
         min_side = MIN_WIDTH_FRACTION * sw
@@ -365,7 +478,10 @@ class DocumentLocator:
         for channel, (lo, hi) in ((work.grey, (15, 45)), (work.grey, (40, 120)), (sat, (20, 60))):
             canny = cv2.Canny(channel, lo, hi)
             quads.extend(quads_from_edges(cv2.dilate(canny, kernel), min_area, max_area))
-        quads.extend(quads_from_lines(work.grey, min_side))
+        lines = line_quads(work.grey, min_side)
+        quads.extend(lines.two_sides)
+        quads.extend(lines.four_sides)
+        quads.extend(self._snap_two_sided(work, lines.two_sides))
         stacked = np.stack(quads).astype(np.float32) if quads else np.zeros((0, 4, 2), np.float32)
         results = self._score_many(work, stacked[dedupe_many(stacked)], kind)
         best = _select(results)
@@ -446,6 +562,11 @@ class DocumentLocator:
             chosen = _select(refined)
             if chosen is None or chosen.confidence < MIN_CONFIDENCE:
                 return Located(None, searched)
+            for _ in range(GROW_STEPS):
+                grown = self._grown(work, chosen)
+                if grown is chosen:
+                    break
+                chosen = grown
             best = chosen
             own = chosen if tracked is None or chosen is not tracked else _select(refined[1:])
             confirmed = own is not None and own.confidence >= MIN_CONFIDENCE

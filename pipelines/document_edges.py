@@ -14,6 +14,7 @@ pure: BGR/grey uint8 images and float32 (x, y) pixel points in, quads (4, 2) flo
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -23,8 +24,11 @@ __all__ = [
     "SIDE_SAMPLES",
     "quads_from_edges",
     "quads_from_lines",
+    "line_quads",
+    "LineQuads",
     "refine_corners",
     "refine_many",
+    "intersect",
 ]
 
 #: Edge support: a side point counts when the gradient across the side is at least this strong (Sobel
@@ -134,14 +138,28 @@ def _merge_lines(segments: np.ndarray, max_lines: int) -> np.ndarray:
     return result[np.argsort(lengths)[::-1][:max_lines]]
 
 
+class LineQuads(NamedTuple):
+    """Quads from LSD lines (work px): ``two_sides`` from two opposite lines alone (their end points,
+    or cut to their common extent), ``four_sides`` from two horizontal and two vertical lines."""
+
+    two_sides: list[np.ndarray]
+    four_sides: list[np.ndarray]
+
+
 def quads_from_lines(grey: np.ndarray, min_side: float) -> list[np.ndarray]:
     """Quads from pairs of near-horizontal and pairs of near-vertical straight edges (LSD line segments
     on a half-size copy): finds a card whose outline is joined to a hand, a thumb or the background,
-    where contours fail. Returns quads in ``grey``'s pixels."""
+    where contours fail. Returns quads in ``grey``'s pixels (those of :func:`line_quads`, both kinds)."""
+    found = line_quads(grey, min_side)
+    return found.two_sides + found.four_sides
+
+
+def line_quads(grey: np.ndarray, min_side: float) -> LineQuads:
+    """:func:`quads_from_lines`, the two kinds apart."""
     half = cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_AREA)
     raw = cv2.createLineSegmentDetector(cv2.LSD_REFINE_NONE).detect(half)[0]
     if raw is None:
-        return []
+        return LineQuads([], [])
     segments = raw.reshape(-1, 4).astype(np.float64) * 2.0
     lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
     segments = segments[lengths >= MIN_LINE_FRACTION * min_side]
@@ -165,7 +183,7 @@ def quads_from_lines(grey: np.ndarray, min_side: float) -> list[np.ndarray]:
             if clipped is not None:
                 quads.append(clipped)
     if len(horizontal) < 2 or len(vertical) < 2:
-        return quads
+        return LineQuads(quads, [])
     # Every horizontal line meets every vertical one once: where, and whether that point lies near both
     # visible segments (all pairs at once); a quad then needs its 4 meeting points valid.
     meet, valid = _meeting_points(horizontal, vertical)
@@ -184,8 +202,7 @@ def quads_from_lines(grey: np.ndarray, min_side: float) -> list[np.ndarray]:
     p_index, q_index = np.nonzero(ok)  # row-major: the order of the pairs' nested loops
     t, b_, lf, rt = top[p_index, 0], bottom[p_index, 0], left[0, q_index], right[0, q_index]
     corners = np.stack([meet[t, lf], meet[t, rt], meet[b_, rt], meet[b_, lf]], axis=1).astype(np.float32)
-    quads.extend(corners)
-    return quads
+    return LineQuads(quads, list(corners))
 
 
 def _clip_to_overlap(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray | None:
@@ -310,7 +327,8 @@ def _fit_lines(points: np.ndarray, good: np.ndarray) -> tuple[np.ndarray, np.nda
     return centres, directions, fitted
 
 
-def _intersect(p1: np.ndarray, d1: np.ndarray, p2: np.ndarray, d2: np.ndarray) -> np.ndarray | None:
+def intersect(p1: np.ndarray, d1: np.ndarray, p2: np.ndarray, d2: np.ndarray) -> np.ndarray | None:
+    """Where the line through p1 along d1 meets the one through p2 along d2 (each (2,)); None if parallel."""
     det = d2[0] * d1[1] - d1[0] * d2[1]  # of [[d1x, -d2x], [d1y, -d2y]]
     if abs(det) < 1e-6:
         return None
@@ -374,6 +392,6 @@ def refine_many(grey: np.ndarray, quads_px: np.ndarray, band_px: float) -> np.nd
     out = np.empty((n, 4, 2), dtype=np.float32)
     for q in range(n):
         for i in range(4):
-            p = _intersect(centres[q, i - 1], line_dirs[q, i - 1], centres[q, i], line_dirs[q, i])
+            p = intersect(centres[q, i - 1], line_dirs[q, i - 1], centres[q, i], line_dirs[q, i])
             out[q, i] = quad[q, i] if p is None or np.linalg.norm(p - quad[q, i]) > 3 * band else p
     return out

@@ -18,6 +18,7 @@ __all__ = [
     "interior_texture_many",
     "outside_texture_many",
     "margin_grey_many",
+    "side_margin_grey_many",
     "dedupe_many",
 ]
 
@@ -166,6 +167,16 @@ def margin_grey_many(grey: np.ndarray, ordered: np.ndarray) -> np.ndarray:
     xs = np.clip(np.rint(pts[..., 0]).astype(np.int32), 0, w - 1)
     ys = np.clip(np.rint(pts[..., 1]).astype(np.int32), 0, h - 1)
     return np.median(grey[ys, xs], axis=1)
+
+
+def side_margin_grey_many(grey: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Per quad and side (N, 4): the median grey of :func:`margin_grey_many`'s ring, side by side (12
+    points each, TL->TR first)."""
+    h, w = grey.shape
+    pts = _ring(ordered, 0.96).reshape(len(ordered), 4, 12, 2)
+    xs = np.clip(np.rint(pts[..., 0]).astype(np.int32), 0, w - 1)
+    ys = np.clip(np.rint(pts[..., 1]).astype(np.int32), 0, h - 1)
+    return np.median(grey[ys, xs], axis=2)
 
 
 def dedupe_many(quads: np.ndarray) -> np.ndarray:
