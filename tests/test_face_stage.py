@@ -3,6 +3,7 @@ portrait is the same person (genuine) or someone else (portrait swap)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from models.face import FaceEngine
-from pipelines.face.live import FaceTracker
+from models.face import DetectedFace, FaceEngine
+from pipelines.face.live import MAX_FALLBACK_YAW_DEG, MAX_FRONTAL_YAW_DEG, FaceTracker, rate_face
 from pipelines.face.portrait import portrait_search_box
 from pipelines.face.stage import LIVE_ENCODINGS, MAX_ENCODINGS, PORTRAIT_ENCODINGS, FaceStage
 from pipelines.face.still import find_faces
@@ -230,3 +231,27 @@ def test_search_box_covers_the_layout_portrait() -> None:
     zx0, zy0, zx1, zy1 = LAYOUTS[Template.NL_ID].box_px(ZoneName.PORTRAIT, CARD_WH)
     assert x0 <= zx0 and y0 <= zy0 and x1 >= zx1 and y1 >= zy1
     assert x1 < CARD_WH[0] * 0.6  # the text side of the card is not searched
+
+
+def turned(face: DetectedFace, yaw_deg: float) -> DetectedFace:
+    """The same face with its nose tip moved so the cylinder estimate reads ``yaw_deg``."""
+    lm = face.landmarks.copy()
+    left, right = lm[0, 0], lm[16, 0]
+    lm[30, 0] = (left + right) / 2 + (right - left) / 2 * math.sin(math.radians(yaw_deg))
+    return DetectedFace(face.box, face.score, lm)
+
+
+def test_a_face_turned_a_little_too_far_is_only_a_fallback(engine: FaceEngine) -> None:
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    image = cv2.resize(astronaut, None, fx=2.0, fy=2.0)  # face ~180 px: above the live minimum
+    face = find_faces(engine, image)[0]
+    frontal = rate_face(image, turned(face, 5.0))
+    assert frontal.usable and frontal.fallback_score == frontal.score and not frontal.turned
+    a_little = rate_face(image, turned(face, -(MAX_FRONTAL_YAW_DEG + 5.0)))
+    assert not a_little.usable and a_little.turned and "not_frontal" in a_little.problems
+    assert 0.0 < a_little.fallback_score < frontal.score  # ranked below the frontal view
+    too_far = rate_face(image, turned(face, MAX_FALLBACK_YAW_DEG + 5.0))
+    assert not too_far.usable and not too_far.turned and too_far.fallback_score == 0.0
+    small = cv2.resize(image, None, fx=0.5, fy=0.5)  # ~90 px: too small whatever the pose
+    small_face = find_faces(engine, small)[0]
+    assert rate_face(small, turned(small_face, MAX_FRONTAL_YAW_DEG + 5.0)).fallback_score == 0.0
