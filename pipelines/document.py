@@ -29,6 +29,18 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipelines.document_candidate import (
+    DARK_MARGIN_GREY,
+    ENCLOSING_MIN_AREA,
+    MAX_ASPECT_LOG_ERROR,
+    MIN_CONFIDENCE,
+    MIN_TEXTURE,
+    Candidate,
+    encloses,
+    rank,
+    same_quad,
+    select,
+)
 from pipelines.document_edges import (
     MIN_EDGE_GRADIENT,
     SIDE_SAMPLES,
@@ -75,10 +87,6 @@ WORK_WIDTH_PX = 640
 MIN_WIDTH_FRACTION = 0.10
 #: Aspect ratios (width / height) of the two kinds: ISO/IEC 7810 ID-1 and ICAO 9303 TD3.
 ASPECT = {kind: w / h for kind, (w, h) in DOCUMENT_SIZE_MM.items()}
-#: Largest |log(aspect / nominal)| accepted. The metric aspect from an assumed 60 deg field of view is
-#: off by a few percent when the true FOV is 50-70 deg at 30 deg tilt; 0.14 (15 %) keeps those and
-#: rejects most squares and 16:9 screens seen frontally.
-MAX_ASPECT_LOG_ERROR = 0.14
 #: ... and when the kind is known (the session's majority): fixture cards measured <= 0.03 after
 #: refinement at up to 30 deg of tilt; a card cut short at a faint edge is off by 0.1 or more.
 MAX_KNOWN_ASPECT_LOG_ERROR = 0.07
@@ -86,11 +94,6 @@ MAX_KNOWN_ASPECT_LOG_ERROR = 0.07
 #: (a finger may cover up to half of one side) and its mean support reaches MIN_MEAN_SUPPORT.
 MIN_SIDE_SUPPORT = 0.35
 MIN_MEAN_SUPPORT = 0.6
-#: Interior texture: the fraction of a grid over the quad's inner area (inset 12 %) with a gradient of
-#: at least MIN_EDGE_GRADIENT. Printed text, portrait and guilloche give 0.6-0.85 on the fixture cards
-#: (front and back); a door, a monitor frame or a blank sheet in the room 0.05-0.10.
-MIN_TEXTURE = 0.12
-FULL_TEXTURE = 0.4
 #: A tracked quad (snapped from the previous frame's corners) is kept without a full search at this
 #: confidence: above the typical 0.75-0.97 of a clean card, below a finger-covered one.
 TRACK_CONFIDENCE = 0.7
@@ -100,33 +103,8 @@ TRACK_CONFIDENCE = 0.7
 #: are where the card's print moved them). Fixture speed scene (nl-id seed 11, 720p): a snap on the card
 #: moves the prediction 0.1-1 % of the width.
 SNAP_AGREE_FRACTION = 0.015
-#: Two quads are the same when every corner is within this fraction of the quad's width of the other's.
-SAME_QUAD_FRACTION = 0.015
-#: A credible quad containing the best one wins when its confidence is at most this much lower.
-CONTAINER_MARGIN = 0.25
-#: ... and a TD3 page just around an ID-1-shaped best (GROW_MIN_AREA times its area or more) when at
-#: most this much lower: hologram bench passport seed 1008, frame 0: the page (TD3) 0.81, the part of it
-#: down to the MRZ's first line (ID-1's aspect) 0.86, and the session then settled on ID-1. Full accuracy
-#: run (2026-11-26): 98.3 % found; the rule for every pair of kinds 99.4 % but an ID-1-shaped quad around
-#: a passport page (page plus room) failed genuine seed 1026; every pair but that one 97.9 %.
-NEAR_CONTAINER_MARGIN = 0.1
-#: Size prior: the customer page asks for the card to fill about half the frame width; a quad narrower
-#: than FULL_WIDTH_FRACTION of the frame loses up to 30 % of its confidence (a portrait or a text block
-#: inside the card must not beat the card).
-FULL_WIDTH_FRACTION = 0.4
 #: Candidates of a full search refined at full resolution and re-scored before the final choice.
 REFINED_CANDIDATES = 4
-#: A quad whose surroundings are as busy as a card's print (it is a part of the card) loses up to this
-#: share of its confidence (outside texture 1.0); the room behind a card, out of focus, measures 0-0.3.
-OUTSIDE_TEXTURE_WEIGHT = 0.25
-#: A container whose inner margin (4 % inside its edges) has a median grey at most DARK_MARGIN_GREY
-#: around a quad whose margin is at least LIGHT_MARGIN_GREY is a dark frame around the card, not the
-#: card: a phone's black screen border and bezel (fixture screen replays, 640x480: 24-26), a card
-#: holder. Card print near the edge measures 160-237 on the fixture cards (held, or shown on a screen).
-DARK_MARGIN_GREY = 60.0
-LIGHT_MARGIN_GREY = 120.0
-#: Confidence below which :meth:`DocumentLocator.locate` returns None.
-MIN_CONFIDENCE = 0.5
 #: Interior angles of a credible quad (a card tilted 45 deg still keeps its angles inside this).
 MIN_INTERIOR_ANGLE_DEG = 45.0
 #: Refinement: half-width of the band searched across each side, in work pixels (scaled to full res).
@@ -142,7 +120,7 @@ TWO_SIDE_ASPECT_LOG_ERROR = 0.25
 #: GROW_MIN_AREA times its area or more (not the same quad snapped back) and scores at most GROW_MARGIN
 #: lower (a card edge that is faint).
 GROW_FRACTION = 0.035
-GROW_MIN_AREA = 1.03
+GROW_MIN_AREA = ENCLOSING_MIN_AREA
 GROW_MARGIN = 0.1
 GROW_SUPPORT_MARGIN = 0.1
 #: ... repeated up to this many times (the printed area can sit 2 steps inside a tilted card's far edge).
@@ -154,30 +132,6 @@ WIDE_REFINED_CANDIDATES = 1
 #: of 10 searches a later candidate's first pass landed 0.1-0.6 px from the best's; the edge maps give
 #: near-duplicates of the card).
 CONVERGED_PX = 0.5
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A scored quadrilateral in full-resolution frame pixels (TL, TR, BR, BL)."""
-
-    corners_px: np.ndarray
-    kind: DocumentKind
-    support: float
-    min_side_support: float
-    aspect_error: float
-    texture: float
-    width_fraction: float
-    outside_texture: float = 0.0
-    margin_grey: float = 255.0
-
-    @property
-    def confidence(self) -> float:
-        aspect_factor = max(0.0, 1.0 - self.aspect_error / MAX_ASPECT_LOG_ERROR * 0.5)
-        texture_factor = 0.5 + 0.5 * min(1.0, self.texture / FULL_TEXTURE)
-        size_factor = 0.7 + 0.3 * min(1.0, self.width_fraction / FULL_WIDTH_FRACTION)
-        edges = 0.5 * self.support + 0.5 * self.min_side_support
-        outside_factor = 1.0 - OUTSIDE_TEXTURE_WEIGHT * self.outside_texture
-        return float(np.clip(edges * aspect_factor * texture_factor * size_factor * outside_factor, 0.0, 1.0))
 
 
 def order_corners(points: np.ndarray) -> np.ndarray:
@@ -203,60 +157,6 @@ def rectify(image: np.ndarray, corners_px: np.ndarray, kind: DocumentKind) -> np
     return cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _rank(candidate: Candidate) -> tuple[float, float]:
-    return -candidate.confidence, -float(cv2.contourArea(candidate.corners_px))
-
-
-def _dark_frame_around(outer: Candidate, inner: Candidate) -> bool:
-    """Whether ``outer`` is a dark frame (a phone's screen border and bezel, a holder) around the light
-    card ``inner``: then the card is the document, not the frame."""
-    return outer.margin_grey <= DARK_MARGIN_GREY and inner.margin_grey >= LIGHT_MARGIN_GREY
-
-
-def _select(candidates: list[Candidate]) -> Candidate | None:
-    """The most confident candidate, except that a document holds rectangles of its own (the portrait,
-    a text block): a credible quad containing the best one is the document, the best one a part of it
-    (unless the container is a dark frame around it: a phone showing the card, a holder; and when the
-    best is such a frame, the card inside it is taken)."""
-    if not candidates:
-        return None
-    ranked = sorted(candidates, key=_rank)
-    best = ranked[0]
-    for other in ranked[1:]:
-        if (
-            other.confidence >= best.confidence - CONTAINER_MARGIN
-            and _contains(other.corners_px, best)
-            and not _dark_frame_around(other, best)
-        ):
-            best = other
-    # A passport page just around an ID-1-shaped best (the page's part above its MRZ) is the document when
-    # it scores nearly as well. Only that way round: an ID-1-shaped quad around a passport page is the
-    # page and a strip of the room beside it (hologram bench passport seed 1026).
-    for other in ranked:
-        if (
-            other is not best
-            and best.kind is DocumentKind.ID1
-            and other.kind is DocumentKind.TD3
-            and other.confidence >= best.confidence - NEAR_CONTAINER_MARGIN
-            and _encloses(other.corners_px, best.corners_px)
-            and not _dark_frame_around(other, best)
-        ):
-            best = other
-    # The best may itself be the dark frame (the phone scored higher than the card it shows): then the
-    # largest credible light quad inside it is the document.
-    inside = [
-        other
-        for other in ranked
-        if other is not best
-        and other.confidence >= MIN_CONFIDENCE
-        and _dark_frame_around(best, other)
-        and _contains(best.corners_px, other)
-    ]
-    if inside:
-        best = max(inside, key=lambda c: float(cv2.contourArea(c.corners_px)))
-    return best
-
-
 def _offset_quad(quad: np.ndarray, distance: float, side: int) -> np.ndarray:
     """The convex quad (4, 2) with side ``side`` (from corner ``side`` to the next) moved outwards by
     ``distance`` px along its normal: (4, 2) float64."""
@@ -268,32 +168,6 @@ def _offset_quad(quad: np.ndarray, distance: float, side: int) -> np.ndarray:
     q[side] += distance * normal
     q[(side + 1) % 4] += distance * normal
     return q
-
-
-def _encloses(outer: np.ndarray, inner: np.ndarray) -> bool:
-    """Whether quad ``outer`` holds quad ``inner`` (every corner inside, or within 1 % of its width of it:
-    two refinements of a shared side differ by ~1 px) and is at least GROW_MIN_AREA times its area."""
-    contour = outer.reshape(4, 1, 2).astype(np.float32)
-    slack = -0.01 * float(np.linalg.norm(outer[1] - outer[0]))
-    inside = all(cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= slack for x, y in inner)
-    return inside and cv2.contourArea(contour) >= GROW_MIN_AREA * cv2.contourArea(inner.astype(np.float32))
-
-
-def _contains(outer: np.ndarray, inner: Candidate) -> bool:
-    """Whether quad ``outer`` holds ``inner`` (every corner inside or within 3 % of its width of it)."""
-    contour = outer.reshape(4, 1, 2).astype(np.float32)
-    slack = -0.03 * float(np.linalg.norm(outer[1] - outer[0]))
-    inside = all(cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= slack for x, y in inner.corners_px)
-    return inside and cv2.contourArea(contour) > 1.3 * cv2.contourArea(inner.corners_px)
-
-
-def same_quad(a: np.ndarray, b: np.ndarray, fraction: float = SAME_QUAD_FRACTION) -> bool:
-    """Whether quads ``a`` and ``b`` (4, 2), in the same corner order, agree within ``fraction`` of a's
-    top width at every corner."""
-    a = np.asarray(a, dtype=np.float64).reshape(4, 2)
-    b = np.asarray(b, dtype=np.float64).reshape(4, 2)
-    width = float(np.linalg.norm(a[1] - a[0]))
-    return bool(np.all(np.isfinite(b)) and float(np.linalg.norm(a - b, axis=1).max()) <= fraction * width)
 
 
 @dataclass(frozen=True)
@@ -456,7 +330,7 @@ class DocumentLocator:
         candidate = self._score_each(work, grown * work.scale, best.kind)[0]  # the same kind of document
         if candidate is None or candidate.confidence < best.confidence - GROW_MARGIN:
             return best
-        return candidate if _encloses(candidate.corners_px, best.corners_px) else best
+        return candidate if encloses(candidate.corners_px, best.corners_px) else best
 
     def _snap_two_sided(self, work: Work, quads: list[np.ndarray]) -> list[np.ndarray]:
         """Quads of two opposite LSD lines (work px) snapped onto the edges at full resolution: their other
@@ -504,8 +378,8 @@ class DocumentLocator:
         quads.extend(self._snap_two_sided(work, lines.two_sides))
         stacked = np.stack(quads).astype(np.float32) if quads else np.zeros((0, 4, 2), np.float32)
         results = self._score_many(work, stacked[dedupe_many(stacked)], kind)
-        best = _select(results)
-        return [] if best is None else [best, *sorted((c for c in results if c is not best), key=_rank)]
+        best = select(results)
+        return [] if best is None else [best, *sorted((c for c in results if c is not best), key=rank)]
 
     def locate(
         self,
@@ -579,7 +453,7 @@ class DocumentLocator:
                         first_passes.append(corners)
                 second = refine_many(grey, np.stack(first_passes), band)
                 refined.extend(c for c in self._score_each(work, second * work.scale, kind) if c is not None)
-            chosen = _select(refined)
+            chosen = select(refined)
             if chosen is None or chosen.confidence < MIN_CONFIDENCE:
                 return Located(None, searched)
             for _ in range(GROW_STEPS):
@@ -588,7 +462,7 @@ class DocumentLocator:
                     break
                 chosen = grown
             best = chosen
-            own = chosen if tracked is None or chosen is not tracked else _select(refined[1:])
+            own = chosen if tracked is None or chosen is not tracked else select(refined[1:])
             confirmed = own is not None and own.confidence >= MIN_CONFIDENCE
             confirmed = confirmed and own is not None and same_quad(chosen.corners_px, own.corners_px)
         kind = best.kind
