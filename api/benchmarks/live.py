@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from api.benchmarks.harness import single_threaded
 from fixtures.attacks import Attack
 from fixtures.scenes import SceneSpec, generate_scene
 from pipelines.analyzer import SessionAnalyzer
@@ -57,7 +58,10 @@ def _frames(template: Template, size: tuple[int, int], seconds: float, seed: int
 
 
 def speed(quick: bool) -> dict[str, Any]:
-    """ms per frame and frames per core-second at both sizes (see the module docstring)."""
+    """ms per frame and frames per core-second at both sizes (see the module docstring), on one thread:
+    with OpenCV's default pool the CPU time of the same work read 26-29 ms instead of 21-23 ms at 720p
+    (2026-11-26, idle 2-core machine), the pool's threads adding their overhead to ``process_time``."""
+    single_threaded()
     out: dict[str, Any] = {}
     for size in ((640, 480), (1280, 720)):
         frames = _frames(Template.NL_ID, size, 2.0 if quick else 6.0, seed=11)
